@@ -1,0 +1,179 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/gearshift-dev/gearshift/internal/state"
+)
+
+// Version is set at build time with -ldflags "-X ...cli.Version=v1.2.3".
+var Version = "dev"
+
+// env is what every command gets: its streams, its flags and the clock.
+type env struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	now            func() time.Time
+	log            *slog.Logger
+
+	// common flags
+	repo   string
+	ref    string
+	output string
+	color  bool
+}
+
+type command struct {
+	name    string
+	aliases []string
+	usage   string
+	summary string
+	// flags adds the command's own flags; run gets the positional args.
+	flags func(fs *pflag.FlagSet)
+	run   func(ctx context.Context, e *env, args []string) error
+}
+
+func commands() []*command {
+	return []*command{
+		validateCmd(),
+		listCmd(),
+		schemaCmd(),
+		versionCmd(),
+	}
+}
+
+// Main runs gearshift with args (without the program name) and returns the
+// process exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	e := &env{stdout: stdout, stderr: stderr, getenv: os.Getenv, now: time.Now}
+	if v := os.Getenv("GEARSHIFT_NOW"); v != "" {
+		// A fixed clock for reproducible plans in tests and demos.
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			fmt.Fprintf(stderr, "gearshift: GEARSHIFT_NOW=%q is not an RFC 3339 time\n", v)
+			return ExitFailure
+		}
+		e.now = func() time.Time { return t }
+	}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stdout)
+		return ExitOK
+	}
+	var cmd *command
+	for _, c := range commands() {
+		if c.name == args[0] || contains(c.aliases, args[0]) {
+			cmd = c
+		}
+	}
+	if cmd == nil {
+		fmt.Fprintf(stderr, "gearshift: unknown command %q\n\n", args[0])
+		usage(stderr)
+		return ExitFailure
+	}
+	fs := pflag.NewFlagSet(cmd.name, pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: gearshift %s\n\n%s\n\nFlags:\n%s", cmd.usage, cmd.summary, fs.FlagUsages())
+	}
+	fs.StringVar(&e.repo, "repo", ".", "the state repository: a directory")
+	fs.StringVarP(&e.output, "output", "o", "text", "output format: text or json")
+	noColor := fs.Bool("no-color", false, "never colour the output (also NO_COLOR)")
+	logLevel := fs.String("log-level", "warn", "log level on stderr: debug, info, warn, error")
+	if cmd.flags != nil {
+		cmd.flags(fs)
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return ExitOK
+		}
+		return ExitFailure
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintf(stderr, "gearshift: --log-level: %v\n", err)
+		return ExitFailure
+	}
+	e.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	e.color = !*noColor && os.Getenv("NO_COLOR") == "" && isTerminal(stdout)
+	if e.output != "text" && e.output != "json" && !(cmd.name == "plan" && e.output == "markdown") {
+		fmt.Fprintf(stderr, "gearshift: --output must be text or json, not %q\n", e.output)
+		return ExitFailure
+	}
+	err := cmd.run(ctx, e, fs.Args())
+	if err == nil {
+		return ExitOK
+	}
+	var diags state.Diagnostics
+	if errors.As(err, &diags) {
+		printDiagnostics(stderr, diags)
+		return ExitInvalid
+	}
+	var ee *exitError
+	if errors.As(err, &ee) && ee.err == nil {
+		return ee.code
+	}
+	fmt.Fprintf(stderr, "gearshift %s: %v\n", cmd.name, err)
+	return codeOf(err)
+}
+
+func printDiagnostics(w io.Writer, diags state.Diagnostics) {
+	for _, d := range diags {
+		fmt.Fprintln(w, d.String())
+	}
+	noun := "mistakes"
+	if len(diags) == 1 {
+		noun = "mistake"
+	}
+	fmt.Fprintf(w, "gearshift: the state is invalid: %d %s\n", len(diags), noun)
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "gearshift reconciles gears and stacks with the state kept as CUE in git.")
+	fmt.Fprintln(w, "\nUsage: gearshift COMMAND [flags] [args]\n\nCommands:")
+	cs := commands()
+	sort.Slice(cs, func(i, j int) bool { return cs[i].name < cs[j].name })
+	for _, c := range cs {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nExit codes: 0 ok, 1 failure, 2 changes (--detailed-exitcode), 3 denied, 4 invalid state, 5 locked.")
+	fmt.Fprintln(w, "Run 'gearshift COMMAND --help' for a command's flags.")
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// load reads the state repository named by --repo.
+func (e *env) load(ctx context.Context, names []string) (*state.State, error) {
+	return state.Load(ctx, e.repo, names, state.Options{Now: e.now})
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}

@@ -1,0 +1,119 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/spf13/pflag"
+
+	"github.com/gearshift-dev/gearshift/internal/state"
+	"github.com/gearshift-dev/gearshift/schema"
+)
+
+func validateCmd() *command {
+	return &command{
+		name:    "validate",
+		usage:   "validate [ENV...]",
+		summary: "Check the state repository: every mistake with its file:line:column (exit 4).",
+		run: func(ctx context.Context, e *env, args []string) error {
+			st, err := e.load(ctx, args)
+			if err != nil {
+				return err
+			}
+			units := 0
+			for _, env := range st.Environments {
+				units += len(env.Units)
+			}
+			if e.output == "json" {
+				return json.NewEncoder(e.stdout).Encode(map[string]any{
+					"format_version": "1", "valid": true,
+					"environments": st.Names(), "units": units,
+				})
+			}
+			fmt.Fprintf(e.stdout, "ok: %s, %s\n", plural(len(st.Environments), "environment", "environments"), plural(units, "unit", "units"))
+			return nil
+		},
+	}
+}
+
+func listCmd() *command {
+	return &command{
+		name:    "list",
+		usage:   "list [ENV...]",
+		summary: "List the environments and their units with the desired versions.",
+		run: func(ctx context.Context, e *env, args []string) error {
+			st, err := e.load(ctx, args)
+			if err != nil {
+				return err
+			}
+			if e.output == "json" {
+				type unit struct {
+					Name, Kind, Version, Target, Strategy string
+					DependsOn                             []string `json:",omitempty"`
+				}
+				out := map[string][]unit{}
+				for _, n := range st.Names() {
+					env := st.Environments[n]
+					out[n] = []unit{}
+					for _, un := range env.UnitNames() {
+						u := env.Units[un]
+						out[n] = append(out[n], unit{u.Name, u.Kind, u.Version, u.Target, u.Strategy, u.DependsOn})
+					}
+				}
+				return json.NewEncoder(e.stdout).Encode(map[string]any{"format_version": "1", "environments": out})
+			}
+			for i, n := range st.Names() {
+				env := st.Environments[n]
+				if i > 0 {
+					fmt.Fprintln(e.stdout)
+				}
+				from := "branch " + env.DeployFrom.Branch
+				if env.DeployFrom.Tag != "" {
+					from = "tags " + env.DeployFrom.Tag
+				}
+				fmt.Fprintf(e.stdout, "%s (deploys from %s", n, from)
+				if env.Promotion != nil {
+					fmt.Fprintf(e.stdout, "; promoted from %s after %s", env.Promotion.From, env.Promotion.Soak)
+				}
+				fmt.Fprintln(e.stdout, ")")
+				for _, un := range env.UnitNames() {
+					u := env.Units[un]
+					line := fmt.Sprintf("  %-18s %-5s %-10s %-9s target=%s", u.Name, u.Kind, u.Version, u.Strategy, u.Target)
+					if len(u.DependsOn) > 0 {
+						line += fmt.Sprintf(" dependsOn=%v", u.DependsOn)
+					}
+					fmt.Fprintln(e.stdout, line)
+				}
+			}
+			return nil
+		},
+	}
+}
+
+func schemaCmd() *command {
+	return &command{
+		name:    "schema",
+		usage:   "schema",
+		summary: "Print the embedded CUE schema (to vet a state repository with cue alone).",
+		run: func(ctx context.Context, e *env, args []string) error {
+			_, err := e.stdout.Write(schema.CUE)
+			return err
+		},
+	}
+}
+
+func versionCmd() *command {
+	return &command{
+		name:    "version",
+		usage:   "version",
+		summary: "Print gearshift's version.",
+		flags:   func(fs *pflag.FlagSet) {},
+		run: func(ctx context.Context, e *env, args []string) error {
+			fmt.Fprintln(e.stdout, "gearshift", Version)
+			return nil
+		},
+	}
+}
+
+var _ = state.Load

@@ -1,0 +1,227 @@
+package state
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// checkState runs the checks the schema cannot express: references between
+// units, targets and environments, dependency cycles, regular expressions,
+// time zones, semantic versions and waivers.
+func checkState(st *State, now time.Time) Diagnostics {
+	var diags Diagnostics
+	all, _ := Discover(st.Root)
+	envs := map[string]bool{}
+	for _, n := range all {
+		envs[n] = true
+	}
+	for _, name := range st.Names() {
+		diags = append(diags, checkEnvironment(st.Environments[name], envs, now)...)
+	}
+	return diags
+}
+
+func checkEnvironment(env *Environment, envs map[string]bool, now time.Time) Diagnostics {
+	var diags Diagnostics
+	at := func(path string, format string, args ...any) {
+		diags = append(diags, Diagnostic{Pos: env.Pos.Of(path), Path: join("environment", path), Msg: fmt.Sprintf(format, args...)})
+	}
+	df := env.DeployFrom
+	switch {
+	case df.Branch == "" && df.Tag == "":
+		at("deployFrom", "deployFrom needs a branch or a tag pattern")
+	case df.Branch != "" && df.Tag != "":
+		at("deployFrom", "deployFrom takes a branch or a tag pattern, not both")
+	case df.Tag != "":
+		if _, err := regexp.Compile(df.Tag); err != nil {
+			at("deployFrom.tag", "invalid tag pattern: %v", err)
+		}
+	}
+	if p := env.Promotion; p != nil {
+		switch {
+		case p.From == env.Name:
+			at("promotion.from", "an environment cannot be promoted from itself")
+		case !envs[p.From]:
+			at("promotion.from", "promotion source %q is not an environment of this repository", p.From)
+		}
+	}
+	if vp := env.Policies.VersionPattern; vp != "" {
+		if _, err := regexp.Compile(vp); err != nil {
+			at("policies.versionPattern", "invalid version pattern: %v", err)
+		}
+	}
+	for i, w := range env.Policies.Windows {
+		if _, err := ParseWindow(w); err != nil {
+			at(fmt.Sprintf("policies.windows.%d", i), "invalid deploy window: %v", err)
+		}
+	}
+	for _, tn := range sortedKeys(env.Targets) {
+		diags = append(diags, checkTarget(env, tn, env.Targets[tn])...)
+	}
+	for _, fn := range sortedKeys(env.Frameworks) {
+		f := env.Frameworks[fn]
+		if _, err := ParseVersion(f.Latest); err != nil {
+			diags = append(diags, Diagnostic{Pos: f.Pos.Of("latest"), Path: "frameworks." + fn + ".latest", Msg: err.Error()})
+		}
+	}
+	for _, un := range env.UnitNames() {
+		diags = append(diags, checkUnit(env, env.Units[un], now)...)
+	}
+	diags = append(diags, checkCycles(env)...)
+	return diags
+}
+
+func checkTarget(env *Environment, name string, t Target) Diagnostics {
+	var diags Diagnostics
+	at := func(path string, format string, args ...any) {
+		p := join("targets."+name, path)
+		diags = append(diags, Diagnostic{Pos: env.Pos.Of(p), Path: "environment." + p, Msg: fmt.Sprintf(format, args...)})
+	}
+	n := 0
+	for _, set := range []bool{t.Host != nil, t.Exec != nil, t.Kubernetes != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		at("", "target %q must set exactly one of host, exec and kubernetes", name)
+		return diags
+	}
+	if h := t.Host; h != nil {
+		switch {
+		case h.Local && len(h.Hosts) > 0:
+			at("host.hosts", "a local host target takes no hosts")
+		case !h.Local && len(h.Hosts) == 0:
+			at("host", "a host target needs hosts (over SSH) or local: true")
+		case !h.Local && h.SSH == nil:
+			at("host.hosts", "remote hosts need an ssh block with user and knownHosts")
+		}
+		switch h.Service {
+		case "systemd":
+			if h.Systemd == nil {
+				h.Systemd = &Systemd{Unit: "{unit}.service"}
+			}
+		case "command":
+			if h.Command == nil {
+				at("host.service", "service \"command\" needs a command block with start and stop")
+			}
+		}
+	}
+	return diags
+}
+
+func checkUnit(env *Environment, u *Unit, now time.Time) Diagnostics {
+	var diags Diagnostics
+	at := func(path string, format string, args ...any) {
+		diags = append(diags, Diagnostic{Pos: u.Pos.Of(path), Path: join("units."+u.Name, path), Msg: fmt.Sprintf(format, args...)})
+	}
+	t, ok := env.Targets[u.Target]
+	if !ok {
+		at("target", "unit %q names target %q, which environment %s does not declare (targets: %s)",
+			u.Name, u.Target, env.Name, strings.Join(sortedKeys(env.Targets), ", "))
+	}
+	for i, d := range u.DependsOn {
+		switch {
+		case d == u.Name:
+			at(fmt.Sprintf("dependsOn.%d", i), "unit %q depends on itself", u.Name)
+		case env.Units[d] == nil:
+			at(fmt.Sprintf("dependsOn.%d", i), "dependsOn names unit %q, which environment %s does not declare", d, env.Name)
+		}
+	}
+	for _, fn := range sortedKeys(u.Frameworks) {
+		if env.Frameworks[fn] == nil {
+			at("frameworks."+fn, "unknown framework %q (declare it under frameworks)", fn)
+			continue
+		}
+		if _, err := ParseVersion(u.Frameworks[fn]); err != nil {
+			at("frameworks."+fn, "%v", err)
+		}
+	}
+	if u.Track != nil && u.Track.Level != "none" {
+		if _, err := ParseVersion(u.Version); err != nil {
+			at("version", "a tracked unit needs a semantic version: %v", err)
+		}
+	}
+	switch u.Strategy {
+	case StrategyBlueGreen:
+		if u.BlueGreen == nil {
+			at("strategy", "strategy bluegreen needs bluegreen: ports: [BLUE, GREEN]")
+		} else if u.BlueGreen.Ports[0] == u.BlueGreen.Ports[1] {
+			at("bluegreen.ports", "the blue and green ports must differ")
+		}
+		if ok && t.Host != nil && t.Host.Proxy == nil {
+			at("strategy", "strategy bluegreen on target %q needs a proxy on the target", u.Target)
+		}
+	case StrategyRolling:
+		if ok && t.Host != nil && t.Host.Local {
+			// One local host: a rolling deploy is a recreate; allowed.
+			break
+		}
+	}
+	if ok && env.Policies.RequireChecksum && u.Artifact != nil && u.Artifact.Checksum == "" {
+		at("artifact", "environment %s requires a checksum for every artifact", env.Name)
+	}
+	for i, w := range u.Waivers {
+		p := fmt.Sprintf("waivers.%d", i)
+		until, err := time.Parse(time.DateOnly, w.Until)
+		if err != nil {
+			at(p+".until", "invalid date %q: want YYYY-MM-DD", w.Until)
+			continue
+		}
+		if !until.Add(24 * time.Hour).After(now) {
+			at(p+".until", "waiver of %s expired on %s: renew it with a new date and reason, or remove it", w.Rule, w.Until)
+		}
+		if strings.TrimSpace(w.Reason) == "" {
+			at(p+".reason", "a waiver needs a reason")
+		}
+	}
+	return diags
+}
+
+// checkCycles reports each dependency cycle once, as a -> b -> a.
+func checkCycles(env *Environment) Diagnostics {
+	var diags Diagnostics
+	const (
+		unvisited = iota
+		active
+		done
+	)
+	state := map[string]int{}
+	var stack []string
+	var visit func(n string)
+	visit = func(n string) {
+		state[n] = active
+		stack = append(stack, n)
+		u := env.Units[n]
+		for i, d := range u.DependsOn {
+			if env.Units[d] == nil || d == n {
+				continue
+			}
+			switch state[d] {
+			case unvisited:
+				visit(d)
+			case active:
+				start := 0
+				for j, s := range stack {
+					if s == d {
+						start = j
+					}
+				}
+				cycle := append(append([]string{}, stack[start:]...), d)
+				p := fmt.Sprintf("dependsOn.%d", i)
+				diags = append(diags, Diagnostic{Pos: u.Pos.Of(p), Path: join("units."+n, p),
+					Msg: "dependency cycle: " + strings.Join(cycle, " -> ")})
+			}
+		}
+		stack = stack[:len(stack)-1]
+		state[n] = done
+	}
+	for _, n := range env.UnitNames() {
+		if state[n] == unvisited {
+			visit(n)
+		}
+	}
+	return diags
+}

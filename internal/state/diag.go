@@ -1,0 +1,61 @@
+package state
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Diagnostic is one mistake in the state repository, at the position of the
+// user's value (never inside the embedded schema when a user position exists).
+type Diagnostic struct {
+	Pos Pos    `json:"pos"`
+	Msg string `json:"message"`
+	// Path is the CUE path of the value, when known ("units.ledger.version").
+	Path string `json:"path,omitempty"`
+}
+
+func (d Diagnostic) String() string {
+	if d.Path != "" {
+		return fmt.Sprintf("%s: %s: %s", d.Pos, d.Path, d.Msg)
+	}
+	return fmt.Sprintf("%s: %s", d.Pos, d.Msg)
+}
+
+// Diagnostics is every mistake found in one run. It is the error type of
+// Load, so callers can tell invalid state (exit 4) from failures to read it.
+type Diagnostics []Diagnostic
+
+func (ds Diagnostics) Error() string {
+	lines := make([]string, len(ds))
+	for i, d := range ds {
+		lines[i] = d.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// sorted orders diagnostics by file and line and drops exact duplicates
+// (CUE may report one conflict once per conjunct).
+func (ds Diagnostics) sorted() Diagnostics {
+	sort.SliceStable(ds, func(i, j int) bool {
+		a, b := ds[i].Pos, ds[j].Pos
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Col < b.Col
+	})
+	out := ds[:0]
+	seen := map[string]bool{}
+	for _, d := range ds {
+		k := d.String()
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		out = append(out, d)
+	}
+	return out
+}

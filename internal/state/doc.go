@@ -1,0 +1,9 @@
+// Package state loads a gearshift state repository: the CUE files under
+// environments/, unified with the embedded schema, decoded into typed Go
+// values, and checked for the mistakes the schema cannot express.
+//
+// Every mistake is a Diagnostic at the file:line:column the user wrote it.
+// The package reads files only; it never runs commands, touches targets or
+// reaches the network. Edits to CUE files (for bump pull requests) live in
+// edit.go and change only the bytes of the literal they replace.
+package state

@@ -1,0 +1,298 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/cuecontext"
+	cueerrors "cuelang.org/go/cue/errors"
+	"cuelang.org/go/cue/load"
+	"cuelang.org/go/cue/token"
+
+	"github.com/gearshift-dev/gearshift/schema"
+)
+
+// EnvironmentsDir is the directory of a state repository whose
+// subdirectories are environments and whose own files are shared by all.
+const EnvironmentsDir = "environments"
+
+// schemaFile is the name the embedded schema's positions carry.
+const schemaFile = "gearshift:schema/schema.cue"
+
+// Options tune Load.
+type Options struct {
+	// Now is the clock waivers are judged by; time.Now when nil.
+	Now func() time.Time
+	// Parallelism bounds how many environments are evaluated at once.
+	Parallelism int
+}
+
+// Load reads the state repository at root and returns the named
+// environments, or all of them when names is empty. Mistakes in the state
+// are returned together as Diagnostics; any other error means the state
+// could not be read at all.
+func Load(ctx context.Context, root string, names []string, opts Options) (*State, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Parallelism <= 0 {
+		opts.Parallelism = 4
+	}
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return nil, err
+	}
+	all, err := Discover(root)
+	if err != nil {
+		return nil, err
+	}
+	if len(names) == 0 {
+		names = all
+	}
+	var diags Diagnostics
+	known := map[string]bool{}
+	for _, n := range all {
+		known[n] = true
+	}
+	var todo []string
+	for _, n := range names {
+		if !known[n] {
+			diags = append(diags, Diagnostic{Pos: Pos{File: EnvironmentsDir + "/" + n}, Msg: fmt.Sprintf("no environment %q (have %s)", n, strings.Join(all, ", "))})
+			continue
+		}
+		todo = append(todo, n)
+	}
+
+	st := &State{Root: root, Environments: map[string]*Environment{}}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, opts.Parallelism)
+	for _, name := range todo {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			defer func() { <-sem }()
+			env, ds := loadEnvironment(root, name)
+			mu.Lock()
+			defer mu.Unlock()
+			diags = append(diags, ds...)
+			if env != nil {
+				st.Environments[name] = env
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if len(diags) == 0 {
+		diags = append(diags, checkState(st, opts.Now())...)
+	}
+	if len(diags) > 0 {
+		return st, diags.sorted()
+	}
+	return st, nil
+}
+
+// Discover lists the environments of the state repository at root: the
+// directories under environments/ that hold CUE files.
+func Discover(root string) ([]string, error) {
+	dir := filepath.Join(root, EnvironmentsDir)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s is not a gearshift state repository: no %s/ directory", root, EnvironmentsDir)
+		}
+		return nil, err
+	}
+	var names []string
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		files, _ := filepath.Glob(filepath.Join(dir, e.Name(), "*.cue"))
+		if len(files) > 0 {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		return nil, fmt.Errorf("%s declares no environments: %s/ has no directory with .cue files", root, EnvironmentsDir)
+	}
+	return names, nil
+}
+
+// loadEnvironment evaluates one environment against the schema in a CUE
+// context of its own, so environments can be evaluated in parallel.
+func loadEnvironment(root, name string) (*Environment, Diagnostics) {
+	cctx := cuecontext.New()
+	sch := cctx.CompileBytes(schema.CUE, cue.Filename(schemaFile))
+	if err := sch.Err(); err != nil {
+		// The embedded schema is tested; this is a build defect.
+		panic(fmt.Sprintf("embedded schema does not compile: %v", err))
+	}
+	cfg := &load.Config{Dir: root}
+	if _, err := os.Stat(filepath.Join(root, "cue.mod")); err != nil {
+		// A state repository without cue.mod/ still loads: its root is
+		// the module root for our purposes.
+		cfg.ModuleRoot = root
+	}
+	insts := load.Instances([]string{"./" + EnvironmentsDir + "/" + name}, cfg)
+	inst := insts[0]
+	if inst.Err != nil {
+		return nil, fromCUE(root, cue.Value{}, inst.Err)
+	}
+	v := cctx.BuildInstance(inst)
+	if err := v.Err(); err != nil {
+		return nil, fromCUE(root, v, err)
+	}
+	u := sch.Unify(v)
+	if err := u.Validate(cue.Concrete(true), cue.All()); err != nil {
+		return nil, fromCUE(root, u, err)
+	}
+	env, diags := decodeEnvironment(root, name, u)
+	return env, diags
+}
+
+func decodeEnvironment(root, name string, u cue.Value) (*Environment, Diagnostics) {
+	var diags Diagnostics
+	decode := func(path string, x any) {
+		f := u.LookupPath(cue.ParsePath(path))
+		if err := f.Decode(x); err != nil {
+			diags = append(diags, fromCUE(root, u, err)...)
+		}
+	}
+	env := &Environment{Dir: EnvironmentsDir + "/" + name}
+	decode("environment", env)
+	decode("frameworks", &env.Frameworks)
+	decode("units", &env.Units)
+	if len(diags) > 0 {
+		return nil, diags
+	}
+	env.Pos = positions(root, u.LookupPath(cue.ParsePath("environment")))
+	if !env.Pos[""].IsValid() {
+		env.Pos[""] = env.Pos.Of("name")
+	}
+	for n, f := range env.Frameworks {
+		f.Pos = positions(root, u.LookupPath(cue.MakePath(cue.Str("frameworks"), cue.Str(n))))
+		if !f.Pos[""].IsValid() {
+			f.Pos[""] = f.Pos["latest"]
+		}
+	}
+	for n, unit := range env.Units {
+		unit.Pos = positions(root, u.LookupPath(cue.MakePath(cue.Str("units"), cue.Str(n))))
+		if !unit.Pos[""].IsValid() {
+			unit.Pos[""] = unit.Pos.Of("version")
+		}
+	}
+	if env.Name != name {
+		diags = append(diags, Diagnostic{Pos: env.Pos.Of("name"), Path: "environment.name",
+			Msg: fmt.Sprintf("environment name %q must match its directory %s", env.Name, env.Dir)})
+	}
+	return env, diags
+}
+
+// positions records where each field below v was written, by path relative
+// to v. Positions inside the embedded schema (defaults) are left out.
+func positions(root string, v cue.Value) Positions {
+	ps := Positions{}
+	var walk func(prefix string, v cue.Value)
+	walk = func(prefix string, v cue.Value) {
+		if p := userPos(root, v.Pos()); p.IsValid() {
+			ps[prefix] = p
+		}
+		switch v.Kind() {
+		case cue.StructKind:
+			it, err := v.Fields()
+			if err != nil {
+				return
+			}
+			for it.Next() {
+				walk(join(prefix, it.Selector().Unquoted()), it.Value())
+			}
+		case cue.ListKind:
+			it, err := v.List()
+			if err != nil {
+				return
+			}
+			for i := 0; it.Next(); i++ {
+				walk(join(prefix, strconv.Itoa(i)), it.Value())
+			}
+		}
+	}
+	walk("", v)
+	return ps
+}
+
+func join(prefix, s string) string {
+	if prefix == "" {
+		return s
+	}
+	return prefix + "." + s
+}
+
+// userPos converts a CUE position, dropping positions inside the schema.
+func userPos(root string, p token.Pos) Pos {
+	if !p.IsValid() || p.Filename() == "" || p.Filename() == schemaFile {
+		return Pos{}
+	}
+	return Pos{File: relFile(root, p.Filename()), Line: p.Line(), Col: p.Column()}
+}
+
+// fromCUE turns CUE errors into diagnostics at the user's positions: a
+// value that breaks a schema constraint is reported where the user wrote it
+// (an input position), and a missing field at its closest written parent.
+func fromCUE(root string, v cue.Value, err error) Diagnostics {
+	var diags Diagnostics
+	for _, e := range cueerrors.Errors(err) {
+		var pos Pos
+		for _, p := range append([]token.Pos{e.Position()}, e.InputPositions()...) {
+			if pos = userPos(root, p); pos.IsValid() {
+				break
+			}
+		}
+		path := e.Path()
+		if !pos.IsValid() && v.Exists() {
+			for i := len(path); i >= 0 && !pos.IsValid(); i-- {
+				pos = userPos(root, v.LookupPath(makePath(path[:i])).Pos())
+			}
+		}
+		if !pos.IsValid() {
+			pos = Pos{File: EnvironmentsDir}
+		}
+		format, args := e.Msg()
+		diags = append(diags, Diagnostic{Pos: pos, Path: strings.Join(path, "."), Msg: fmt.Sprintf(format, args...)})
+	}
+	return diags
+}
+
+func makePath(sels []string) cue.Path {
+	ss := make([]cue.Selector, 0, len(sels))
+	for _, s := range sels {
+		if n, err := strconv.Atoi(s); err == nil && n >= 0 {
+			ss = append(ss, cue.Index(n))
+			continue
+		}
+		if strings.HasPrefix(s, "#") {
+			ss = append(ss, cue.Def(s))
+			continue
+		}
+		ss = append(ss, cue.Str(s))
+	}
+	return cue.MakePath(ss...)
+}
