@@ -33,8 +33,9 @@ func checkEnvironment(env *Environment, envs map[string]bool, now time.Time) Dia
 	case df.Branch == "" && df.Tag == "":
 		at("deployFrom", "deployFrom needs a branch or a tag pattern")
 	case df.Branch != "" && df.Tag != "":
-		at("deployFrom", "deployFrom takes a branch or a tag pattern, not both")
-	case df.Tag != "":
+		at("deployFrom.tag", "deployFrom takes a branch or a tag pattern, not both")
+	}
+	if df.Tag != "" {
 		if _, err := regexp.Compile(df.Tag); err != nil {
 			at("deployFrom.tag", "invalid tag pattern: %v", err)
 		}
@@ -54,7 +55,14 @@ func checkEnvironment(env *Environment, envs map[string]bool, now time.Time) Dia
 	}
 	for i, w := range env.Policies.Windows {
 		if _, err := ParseWindow(w); err != nil {
-			at(fmt.Sprintf("policies.windows.%d", i), "invalid deploy window: %v", err)
+			field := "hours"
+			switch msg := err.Error(); {
+			case strings.Contains(msg, "time zone"):
+				field = "timeZone"
+			case strings.Contains(msg, "day "):
+				field = "days"
+			}
+			at(fmt.Sprintf("policies.windows.%d.%s", i, field), "invalid deploy window: %v", err)
 		}
 	}
 	for _, tn := range sortedKeys(env.Targets) {

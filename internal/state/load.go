@@ -163,7 +163,7 @@ func loadEnvironment(root, name string) (*Environment, Diagnostics) {
 	}
 	u := sch.Unify(v)
 	if err := u.Validate(cue.Concrete(true), cue.All()); err != nil {
-		return nil, fromCUE(root, u, err)
+		return nil, validateParts(root, u, err)
 	}
 	env, diags := decodeEnvironment(root, name, u)
 	return env, diags
@@ -276,7 +276,7 @@ func fromCUE(root string, v cue.Value, err error) Diagnostics {
 			pos = Pos{File: EnvironmentsDir}
 		}
 		format, args := e.Msg()
-		diags = append(diags, Diagnostic{Pos: pos, Path: strings.Join(path, "."), Msg: fmt.Sprintf(format, args...)})
+		diags = append(diags, Diagnostic{Pos: pos, Path: strings.Join(path, "."), Msg: friendly(fmt.Sprintf(format, args...))})
 	}
 	return diags
 }
@@ -295,4 +295,112 @@ func makePath(sels []string) cue.Path {
 		ss = append(ss, cue.Str(s))
 	}
 	return cue.MakePath(ss...)
+}
+
+// validateParts collects the errors of an invalid environment. CUE may
+// report only some of the problems of a large value, so each unit and the
+// environment are validated on their own too, and the union is reported.
+func validateParts(root string, u cue.Value, err error) Diagnostics {
+	diags := fromCUE(root, u, err)
+	parts := []cue.Value{u.LookupPath(cue.ParsePath("environment")), u.LookupPath(cue.ParsePath("frameworks"))}
+	if it, ferr := u.LookupPath(cue.ParsePath("units")).Fields(); ferr == nil {
+		for it.Next() {
+			parts = append(parts, it.Value())
+		}
+	}
+	for _, p := range parts {
+		if !p.Exists() {
+			continue
+		}
+		if perr := p.Validate(cue.Concrete(true), cue.All()); perr != nil {
+			diags = append(diags, fromCUE(root, u, perr)...)
+		}
+	}
+	return mergeDisjunctions(diags.sorted())
+}
+
+// mergeDisjunctions turns CUE's report of a value that matches none of a
+// disjunction's alternatives ("conflicting values "gear" and "gaer"" once per
+// alternative, then "2 errors in empty disjunction") into one diagnostic:
+// invalid value "gaer" (want one of "gear", "stack").
+func mergeDisjunctions(diags Diagnostics) Diagnostics {
+	type group struct {
+		idx   int
+		value string
+		want  []string
+	}
+	groups := map[string]*group{}
+	var out Diagnostics
+	for _, d := range diags {
+		var want, got string
+		if n, _ := fmt.Sscanf(d.Msg, "conflicting values %s and %s", &want, &got); n == 2 {
+			key := d.Path + "@" + d.Pos.String()
+			if g, ok := groups[key]; ok {
+				g.want = append(g.want, want)
+				continue
+			}
+			groups[key] = &group{idx: len(out), value: got, want: []string{want}}
+			out = append(out, d)
+			continue
+		}
+		out = append(out, d)
+	}
+	for _, g := range groups {
+		if len(g.want) > 1 {
+			out[g.idx].Msg = fmt.Sprintf("invalid value %s (want one of %s)", g.value, strings.Join(g.want, ", "))
+		}
+	}
+	// Drop the summary line of a disjunction whose alternatives were listed.
+	final := out[:0]
+	for _, d := range out {
+		if strings.Contains(d.Msg, "errors in empty disjunction") && hasPath(out, d) {
+			continue
+		}
+		// A value that breaks a constraint with a default also conflicts
+		// with the default; the constraint's message is the one to read.
+		if strings.HasPrefix(d.Msg, "conflicting values ") && hasOther(out, d) {
+			continue
+		}
+		final = append(final, d)
+	}
+	return final
+}
+
+func hasPath(ds Diagnostics, d Diagnostic) bool {
+	for _, o := range ds {
+		if o.Path == d.Path && o.Msg != d.Msg {
+			return true
+		}
+	}
+	return false
+}
+
+// friendly rewrites CUE's messages about the schema's well-known
+// constraints into words an engineer editing an environment file reads.
+func friendly(msg string) string {
+	value, bound, ok := strings.Cut(strings.TrimPrefix(msg, "invalid value "), " (out of bound ")
+	if !ok || !strings.HasPrefix(msg, "invalid value ") {
+		return msg
+	}
+	bound = strings.TrimSuffix(bound, ")")
+	switch {
+	case strings.Contains(bound, "(ms|s|m|h|d|w)"):
+		return fmt.Sprintf("invalid duration %s: write a number and a unit (ms, s, m, h, d, w) such as 30d, 36h or 1h30m", value)
+	case bound == `!=""`:
+		return "must not be empty"
+	case strings.Contains(bound, "[0-9]{4}-[0-9]{2}-[0-9]{2}"):
+		return fmt.Sprintf("invalid date %s: want YYYY-MM-DD", value)
+	case strings.Contains(bound, "[a-z0-9]([a-z0-9._-]{0,62}"):
+		return fmt.Sprintf("invalid name %s: lower-case letters, digits, '.', '_' and '-', at most 64", value)
+	}
+	return msg
+}
+
+func hasOther(ds Diagnostics, d Diagnostic) bool {
+	for _, o := range ds {
+		if o.Path == d.Path && !strings.HasPrefix(o.Msg, "conflicting values ") && !strings.Contains(o.Msg, "errors in empty disjunction") {
+			return true
+		}
+	}
+	return false
 }
