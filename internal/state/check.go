@@ -10,7 +10,7 @@ import (
 // checkState runs the checks the schema cannot express: references between
 // units, targets and environments, dependency cycles, regular expressions,
 // time zones, semantic versions and waivers.
-func checkState(st *State, now time.Time) Diagnostics {
+func checkState(st *State, opts Options) Diagnostics {
 	var diags Diagnostics
 	all, _ := Discover(st.Root)
 	envs := map[string]bool{}
@@ -18,12 +18,12 @@ func checkState(st *State, now time.Time) Diagnostics {
 		envs[n] = true
 	}
 	for _, name := range st.Names() {
-		diags = append(diags, checkEnvironment(st.Environments[name], envs, now)...)
+		diags = append(diags, checkEnvironment(st.Environments[name], envs, opts)...)
 	}
 	return diags
 }
 
-func checkEnvironment(env *Environment, envs map[string]bool, now time.Time) Diagnostics {
+func checkEnvironment(env *Environment, envs map[string]bool, opts Options) Diagnostics {
 	var diags Diagnostics
 	at := func(path string, format string, args ...any) {
 		diags = append(diags, Diagnostic{Pos: env.Pos.Of(path), Path: join("environment", path), Msg: fmt.Sprintf(format, args...)})
@@ -75,7 +75,7 @@ func checkEnvironment(env *Environment, envs map[string]bool, now time.Time) Dia
 		}
 	}
 	for _, un := range env.UnitNames() {
-		diags = append(diags, checkUnit(env, env.Units[un], now)...)
+		diags = append(diags, checkUnit(env, env.Units[un], opts)...)
 	}
 	diags = append(diags, checkCycles(env)...)
 	return diags
@@ -120,7 +120,7 @@ func checkTarget(env *Environment, name string, t Target) Diagnostics {
 	return diags
 }
 
-func checkUnit(env *Environment, u *Unit, now time.Time) Diagnostics {
+func checkUnit(env *Environment, u *Unit, opts Options) Diagnostics {
 	var diags Diagnostics
 	at := func(path string, format string, args ...any) {
 		diags = append(diags, Diagnostic{Pos: u.Pos.Of(path), Path: join("units."+u.Name, path), Msg: fmt.Sprintf(format, args...)})
@@ -178,7 +178,7 @@ func checkUnit(env *Environment, u *Unit, now time.Time) Diagnostics {
 			at(p+".until", "invalid date %q: want YYYY-MM-DD", w.Until)
 			continue
 		}
-		if !until.Add(24 * time.Hour).After(now) {
+		if !opts.KeepExpiredWaivers && !until.Add(24*time.Hour).After(opts.Now()) {
 			at(p+".until", "waiver of %s expired on %s: renew it with a new date and reason, or remove it", w.Rule, w.Until)
 		}
 		if strings.TrimSpace(w.Reason) == "" {

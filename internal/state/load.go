@@ -35,6 +35,9 @@ type Options struct {
 	Now func() time.Time
 	// Parallelism bounds how many environments are evaluated at once.
 	Parallelism int
+	// KeepExpiredWaivers loads waivers whose date has passed instead of
+	// reporting them as mistakes: plan reports them as violations.
+	KeepExpiredWaivers bool
 }
 
 // Load reads the state repository at root and returns the named
@@ -101,7 +104,7 @@ func Load(ctx context.Context, root string, names []string, opts Options) (*Stat
 		return nil, err
 	}
 	if len(diags) == 0 {
-		diags = append(diags, checkState(st, opts.Now())...)
+		diags = append(diags, checkState(st, opts)...)
 	}
 	if len(diags) > 0 {
 		return st, diags.sorted()

@@ -114,16 +114,16 @@ func (t Target) Driver() string {
 
 // HostTarget deploys release directories on this machine or over SSH.
 type HostTarget struct {
-	Local               bool           `json:"local"`
-	Hosts               []string       `json:"hosts,omitempty"`
-	SSH                 *SSH           `json:"ssh,omitempty"`
-	Root                string         `json:"root"`
-	Service             string         `json:"service"`
-	Systemd             *Systemd       `json:"systemd,omitempty"`
-	Command             *ServiceArgv   `json:"command,omitempty"`
-	KeepReleases        int            `json:"keepReleases"`
-	Proxy               *Proxy         `json:"proxy,omitempty"`
-	AllowLocalArtifacts bool           `json:"allowLocalArtifacts"`
+	Local               bool         `json:"local"`
+	Hosts               []string     `json:"hosts,omitempty"`
+	SSH                 *SSH         `json:"ssh,omitempty"`
+	Root                string       `json:"root"`
+	Service             string       `json:"service"`
+	Systemd             *Systemd     `json:"systemd,omitempty"`
+	Command             *ServiceArgv `json:"command,omitempty"`
+	KeepReleases        int          `json:"keepReleases"`
+	Proxy               *Proxy       `json:"proxy,omitempty"`
+	AllowLocalArtifacts bool         `json:"allowLocalArtifacts"`
 }
 
 // SSH is how the host driver reaches remote hosts. Host keys are always
@@ -181,6 +181,7 @@ type Framework struct {
 	Latest    string   `json:"latest"`
 	Releases  string   `json:"releases,omitempty"`
 	TagPrefix string   `json:"tagPrefix,omitempty"`
+	Released  string   `json:"released,omitempty"`
 	Grace     Duration `json:"grace"`
 
 	Pos Positions `json:"-"`

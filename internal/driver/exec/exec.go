@@ -1,0 +1,196 @@
+// Package exec is the driver for targets that are the user's own deploy
+// commands. Each command is an argv list run without a shell; gearshift and
+// the command speak the small JSON contract of docs/exec-driver.md.
+package exec
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	osexec "os/exec"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gearshift-dev/gearshift/internal/driver"
+	"github.com/gearshift-dev/gearshift/internal/state"
+)
+
+// FormatVersion is the version of the JSON contract with status commands.
+const FormatVersion = "1"
+
+// maxOutput bounds what is read from a command's stdout.
+const maxOutput = 1 << 20
+
+// Driver runs an exec target's commands.
+type Driver struct {
+	Target *state.ExecTarget
+	// Dir is where commands run: the state repository's root, so that
+	// commands may be scripts kept beside the state.
+	Dir string
+}
+
+// Status is the document a status command prints on stdout.
+type Status struct {
+	FormatVersion string            `json:"format_version"`
+	Deployed      bool              `json:"deployed"`
+	Version       string            `json:"version"`
+	DeployedAt    *time.Time        `json:"deployed_at"`
+	Health        string            `json:"health"`
+	Message       string            `json:"message"`
+	Frameworks    map[string]string `json:"frameworks"`
+	Checksum      string            `json:"checksum"`
+	Previous      *driver.Release   `json:"previous"`
+}
+
+// Inventory is the document a status command prints for
+// GEARSHIFT_ACTION=inventory.
+type Inventory struct {
+	FormatVersion string   `json:"format_version"`
+	Units         []string `json:"units"`
+}
+
+// Observe runs the status command for u.
+func (d *Driver) Observe(ctx context.Context, env *state.Environment, u *state.Unit) driver.Observation {
+	obs := driver.Observation{Unit: u.Name, Health: driver.HealthUnknown}
+	out, err := d.run(ctx, d.Target.Status, d.vars(env, u.Name, u.Version, "status"))
+	if err != nil {
+		obs.Error = err.Error()
+		return obs
+	}
+	var st Status
+	dec := json.NewDecoder(bytes.NewReader(out))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&st); err != nil {
+		obs.Error = fmt.Sprintf("status command printed invalid JSON: %v (docs/exec-driver.md)", err)
+		return obs
+	}
+	if st.FormatVersion != FormatVersion {
+		obs.Error = fmt.Sprintf("status command printed format_version %q, want %q", st.FormatVersion, FormatVersion)
+		return obs
+	}
+	obs.Deployed = st.Deployed
+	obs.Version = st.Version
+	if st.DeployedAt != nil {
+		obs.DeployedAt = *st.DeployedAt
+	}
+	switch h := driver.Health(st.Health); h {
+	case "":
+	case driver.HealthHealthy, driver.HealthUnhealthy, driver.HealthDegraded, driver.HealthUnknown, driver.HealthMissing:
+		obs.Health = h
+	default:
+		obs.Error = fmt.Sprintf("status command printed unknown health %q", st.Health)
+		return obs
+	}
+	if !st.Deployed {
+		obs.Health = driver.HealthMissing
+	}
+	obs.HealthDetail = st.Message
+	obs.Frameworks = st.Frameworks
+	obs.Checksum = st.Checksum
+	obs.Previous = st.Previous
+	if st.Deployed && st.Version == "" {
+		obs.Error = "status command says deployed but gives no version"
+	}
+	return obs
+}
+
+// Inventory runs the status command with GEARSHIFT_ACTION=inventory.
+func (d *Driver) Inventory(ctx context.Context, env *state.Environment, target string) ([]string, error) {
+	out, err := d.run(ctx, d.Target.Status, d.vars(env, "", "", "inventory"))
+	if err != nil {
+		return nil, fmt.Errorf("inventory: %w", err)
+	}
+	var inv Inventory
+	if err := json.Unmarshal(out, &inv); err != nil {
+		return nil, fmt.Errorf("inventory: status command printed invalid JSON: %w", err)
+	}
+	sort.Strings(inv.Units)
+	return inv.Units, nil
+}
+
+func (d *Driver) vars(env *state.Environment, unit, version, action string) map[string]string {
+	v := map[string]string{
+		"GEARSHIFT_ENVIRONMENT": env.Name,
+		"GEARSHIFT_ACTION":      action,
+		"GEARSHIFT_UNIT":        unit,
+		"GEARSHIFT_VERSION":     version,
+	}
+	for k, val := range d.Target.Env {
+		v[k] = val
+	}
+	return v
+}
+
+// run runs argv without a shell, with the target's timeout, and returns its
+// stdout. A non-zero exit is an error carrying the end of stderr.
+func (d *Driver) run(ctx context.Context, argv []string, vars map[string]string) ([]byte, error) {
+	if len(argv) == 0 {
+		return nil, errors.New("empty command")
+	}
+	timeout := d.Target.Timeout.Duration
+	if timeout <= 0 {
+		timeout = time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := osexec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir = d.Dir
+	cmd.Env = os.Environ()
+	for k, v := range vars {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	// Kill the whole process group on timeout, so that a script's
+	// children do not keep the pipes open.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = time.Second
+	var stdout limitedBuffer
+	var stderr limitedBuffer
+	stdout.max, stderr.max = maxOutput, 64<<10
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if ctx.Err() == context.DeadlineExceeded {
+		return nil, fmt.Errorf("%s timed out after %s", argv[0], timeout)
+	}
+	if err != nil {
+		msg := strings.TrimSpace(lastLine(stderr.String()))
+		if msg != "" {
+			return nil, fmt.Errorf("%s: %w: %s", argv[0], err, msg)
+		}
+		return nil, fmt.Errorf("%s: %w", argv[0], err)
+	}
+	if stdout.overflow {
+		return nil, fmt.Errorf("%s printed more than %d bytes", argv[0], maxOutput)
+	}
+	return stdout.Bytes(), nil
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
+
+type limitedBuffer struct {
+	bytes.Buffer
+	max      int
+	overflow bool
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if room := b.max - b.Len(); len(p) > room {
+		b.overflow = true
+		if room > 0 {
+			b.Buffer.Write(p[:room])
+		}
+		return len(p), nil
+	}
+	return b.Buffer.Write(p)
+}
