@@ -1,0 +1,198 @@
+package plan
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/gearshift-dev/gearshift/internal/driver"
+	"github.com/gearshift-dev/gearshift/internal/state"
+)
+
+var now = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+
+const day = 24 * time.Hour
+
+// fleet: frontend and backend feed the stack (the Fragalysis story), zeo is
+// on its own and planner depends on it (the OpenPlans story).
+func fleet() *state.Environment {
+	u := func(name, version string, deps ...string) *state.Unit {
+		return &state.Unit{Name: name, Kind: "gear", Version: version, Target: "t", DependsOn: deps}
+	}
+	return &state.Environment{
+		Name:     "x",
+		Policies: state.Policies{MaxAge: state.Duration{Duration: 30 * day}},
+		Targets:  map[string]state.Target{"t": {Exec: &state.ExecTarget{}}},
+		Units: map[string]*state.Unit{
+			"frontend": u("frontend", "2.0.0"),
+			"backend":  u("backend", "2.0.0"),
+			"stack":    u("stack", "2.0.0", "frontend", "backend"),
+			"zeo":      u("zeo", "1.0.0"),
+			"planner":  u("planner", "3.0.0", "zeo"),
+		},
+	}
+}
+
+func ok(version string, age time.Duration) driver.Observation {
+	return driver.Observation{Deployed: true, Version: version, DeployedAt: now.Add(-age), Health: driver.HealthHealthy}
+}
+
+func allRunning() map[string]driver.Observation {
+	return map[string]driver.Observation{
+		"frontend": ok("2.0.0", day), "backend": ok("2.0.0", day), "stack": ok("2.0.0", day),
+		"zeo": ok("1.0.0", day), "planner": ok("3.0.0", day),
+	}
+}
+
+func render(e *Environment) []string {
+	var out []string
+	for _, a := range e.Actions {
+		var codes []string
+		for _, r := range a.Reasons {
+			codes = append(codes, string(r.Code))
+		}
+		out = append(out, fmt.Sprintf("%d %s %s %s->%s [%s]", a.Wave, a.Type, a.Unit, a.From, a.To, strings.Join(codes, ",")))
+	}
+	for _, e := range e.Errors {
+		out = append(out, "error "+e.Unit+": "+e.Error)
+	}
+	for _, u := range e.Unmanaged {
+		out = append(out, "unmanaged "+u)
+	}
+	return out
+}
+
+func TestCompute(t *testing.T) {
+	tests := []struct {
+		name  string
+		env   func(*state.Environment)
+		obs   func(map[string]driver.Observation)
+		extra map[string][]string
+		want  []string
+	}{
+		{name: "as desired", want: nil},
+		{
+			name: "not deployed",
+			obs:  func(o map[string]driver.Observation) { o["zeo"] = driver.Observation{Health: driver.HealthMissing} },
+			want: []string{"0 deploy zeo ->1.0.0 [not-deployed]"},
+		},
+		{
+			name: "version changed",
+			env:  func(e *state.Environment) { e.Units["backend"].Version = "2.1.0" },
+			want: []string{"0 deploy backend 2.0.0->2.1.0 [version-changed]"},
+		},
+		{
+			name: "max age",
+			obs:  func(o map[string]driver.Observation) { o["zeo"] = ok("1.0.0", 31*day) },
+			want: []string{"0 redeploy zeo 1.0.0->1.0.0 [max-age]"},
+		},
+		{
+			name: "unhealthy",
+			obs: func(o map[string]driver.Observation) {
+				x := ok("1.0.0", day)
+				x.Health = driver.HealthUnhealthy
+				o["zeo"] = x
+			},
+			want: []string{"0 redeploy zeo 1.0.0->1.0.0 [unhealthy]"},
+		},
+		{
+			name: "every reason at once",
+			env: func(e *state.Environment) {
+				e.Units["zeo"].Artifact = &state.Artifact{Source: "x", Checksum: "sha256:" + strings.Repeat("b", 64)}
+			},
+			obs: func(o map[string]driver.Observation) {
+				x := ok("1.0.0", 45*day)
+				x.Health = driver.HealthUnhealthy
+				x.Checksum = "sha256:" + strings.Repeat("a", 64)
+				o["zeo"] = x
+			},
+			want: []string{"0 redeploy zeo 1.0.0->1.0.0 [drift,max-age,unhealthy]"},
+		},
+		{
+			name: "hosts disagree",
+			obs: func(o map[string]driver.Observation) {
+				o["zeo"] = driver.Observation{Deployed: true, Health: driver.HealthHealthy, Hosts: []driver.HostObservation{
+					{Host: "h1", Version: "1.0.0"}, {Host: "h2", Version: "0.9.0"}}}
+			},
+			want: []string{"0 deploy zeo ->1.0.0 [drift]"},
+		},
+		{
+			name: "waves follow dependsOn",
+			env: func(e *state.Environment) {
+				for _, u := range e.Units {
+					u.Version = "9.0.0"
+				}
+			},
+			want: []string{
+				"0 deploy backend 2.0.0->9.0.0 [version-changed]",
+				"0 deploy frontend 2.0.0->9.0.0 [version-changed]",
+				"0 deploy zeo 1.0.0->9.0.0 [version-changed]",
+				"1 deploy planner 3.0.0->9.0.0 [version-changed]",
+				"1 deploy stack 2.0.0->9.0.0 [version-changed]",
+			},
+		},
+		{
+			name: "waves are compacted to the actions planned",
+			env:  func(e *state.Environment) { e.Units["stack"].Version = "9.0.0" },
+			want: []string{"0 deploy stack 2.0.0->9.0.0 [version-changed]"},
+		},
+		{
+			name:  "prune when enabled, after everything else",
+			env:   func(e *state.Environment) { e.Policies.Prune = true; e.Units["stack"].Version = "9.0.0" },
+			extra: map[string][]string{"t": {"old-loader"}},
+			want: []string{
+				"0 deploy stack 2.0.0->9.0.0 [version-changed]",
+				"1 prune old-loader -> [not-declared]",
+			},
+		},
+		{
+			name:  "unmanaged when prune is off",
+			extra: map[string][]string{"t": {"old-loader"}},
+			want:  []string{"unmanaged old-loader"},
+		},
+		{
+			name: "a unit that cannot be observed gets no action",
+			obs: func(o map[string]driver.Observation) {
+				o["zeo"] = driver.Observation{Error: "status command printed invalid JSON"}
+				delete(o, "planner")
+			},
+			want: []string{"error planner: not observed", "error zeo: status command printed invalid JSON"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := fleet()
+			if tt.env != nil {
+				tt.env(env)
+			}
+			obs := allRunning()
+			if tt.obs != nil {
+				tt.obs(obs)
+			}
+			got := render(Compute(Input{Env: env, Observed: driver.Observed{Units: obs, Extra: tt.extra}, Now: now}))
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("Compute (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestSummary(t *testing.T) {
+	env := fleet()
+	env.Units["zeo"].Version = "1.1.0"
+	obs := allRunning()
+	obs["stack"] = ok("2.0.0", 40*day)
+	p := &Plan{Environments: []*Environment{Compute(Input{Env: env, Observed: driver.Observed{Units: obs}, Now: now})}}
+	p.Environments[0].Violations = []Violation{{Rule: "r", Severity: Deny}, {Rule: "w", Severity: Deny, Waived: &Waived{}}}
+	got := p.Summarize()
+	want := Summary{Deploy: 1, Redeploy: 1, Violations: 2, Blocking: 1}
+	if got != want {
+		t.Errorf("Summarize() = %+v, want %+v", got, want)
+	}
+	if !got.HasChanges() {
+		t.Error("HasChanges() = false")
+	}
+}

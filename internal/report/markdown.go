@@ -1,0 +1,185 @@
+package report
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/gearshift-dev/gearshift/internal/plan"
+)
+
+// CommentLimit is what a PR comment is kept under: GitHub refuses bodies
+// over 65,536 characters, and the marker and a footer need room.
+const CommentLimit = 65000
+
+// MarkdownOptions shape the Markdown plan.
+type MarkdownOptions struct {
+	// Marker is a hidden line (an HTML comment) that finds the comment
+	// again to edit it in place.
+	Marker string
+	// FileURL turns a file:line into a link (e.g. to the PR's head
+	// commit); nil leaves positions as text.
+	FileURL func(file string, line int) string
+	// Limit is the maximum length; CommentLimit when 0.
+	Limit int
+	// Footer is appended at the end (e.g. the commit the plan is for).
+	Footer string
+}
+
+// Markdown renders the plan for a pull-request comment or a step summary:
+// a summary table of the environments, the violations with their file:line,
+// and each environment's actions in a collapsed section. When the result
+// would exceed the limit, the collapsed details are cut first, then the
+// violations, and a note says so.
+func Markdown(p *plan.Plan, o MarkdownOptions) string {
+	if o.Limit <= 0 {
+		o.Limit = CommentLimit
+	}
+	head := markdownHead(p, o)
+	viol := markdownViolations(p, o)
+	var details []string
+	for _, e := range p.Environments {
+		details = append(details, markdownDetails(e))
+	}
+	footer := ""
+	if o.Footer != "" {
+		footer = "\n" + o.Footer + "\n"
+	}
+	full := head + viol + strings.Join(details, "") + footer
+	if len(full) <= o.Limit {
+		return full
+	}
+	// Cut details from the end until it fits.
+	note := "\n> **Note:** this plan was truncated to fit a comment; %s. Run `gearshift plan` or read the plan JSON artifact for all of it.\n"
+	for n := len(details) - 1; n >= 0; n-- {
+		cut := head + viol + strings.Join(details[:n], "") + fmt.Sprintf(note, fmt.Sprintf("the details of %d environment(s) were left out", len(details)-n)) + footer
+		if len(cut) <= o.Limit {
+			return cut
+		}
+	}
+	// Still too long: cut the violations list at a line boundary.
+	msg := fmt.Sprintf(note, "details and some violations were left out")
+	room := o.Limit - len(head) - len(msg) - len(footer)
+	if room < 0 {
+		room = 0
+	}
+	v := viol
+	if len(v) > room {
+		v = v[:room]
+		if i := strings.LastIndexByte(v, '\n'); i >= 0 {
+			v = v[:i+1]
+		}
+	}
+	out := head + v + msg + footer
+	if len(out) > o.Limit {
+		out = out[:o.Limit]
+	}
+	return out
+}
+
+func markdownHead(p *plan.Plan, o MarkdownOptions) string {
+	var b strings.Builder
+	if o.Marker != "" {
+		b.WriteString(o.Marker + "\n")
+	}
+	s := p.Summarize()
+	icon := "✅"
+	switch {
+	case s.Blocking > 0:
+		icon = "⛔"
+	case s.Errors > 0:
+		icon = "⚠️"
+	case s.HasChanges():
+		icon = "📝"
+	}
+	fmt.Fprintf(&b, "## %s gearshift plan\n\n**%s**\n\n", icon, SummaryLine(s))
+	b.WriteString("| environment | deploy | redeploy | prune | held | violations | denied | not observed |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, e := range p.Environments {
+		es := e.Summarize()
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %d |\n", mdEscape(e.Name), es.Deploy, es.Redeploy, es.Prune, es.Held, es.Violations, es.Blocking, es.Errors)
+	}
+	return b.String()
+}
+
+func markdownViolations(p *plan.Plan, o MarkdownOptions) string {
+	var b strings.Builder
+	n := 0
+	for _, e := range p.Environments {
+		n += len(e.Violations) + len(e.Errors)
+	}
+	if n == 0 {
+		return ""
+	}
+	b.WriteString("\n### Violations\n\n")
+	for _, e := range p.Environments {
+		for _, v := range e.Violations {
+			icon := map[plan.Severity]string{plan.Deny: "⛔", plan.Warn: "⚠️", plan.Bump: "⬆️"}[v.Severity]
+			sev := "**" + string(v.Severity) + "**"
+			if v.Waived != nil {
+				icon, sev = "➖", "waived"
+			}
+			fmt.Fprintf(&b, "- %s %s `%s` %s/`%s`: %s", icon, sev, v.Rule, mdEscape(e.Name), v.Unit, mdEscape(v.Message))
+			if v.Pos.IsValid() {
+				pos := fmt.Sprintf("`%s`", v.Pos)
+				if o.FileURL != nil {
+					pos = fmt.Sprintf("[`%s`](%s)", v.Pos, o.FileURL(v.Pos.File, v.Pos.Line))
+				}
+				b.WriteString(" (" + pos + ")")
+			}
+			if v.Waived != nil {
+				fmt.Fprintf(&b, " — waived until %s: %s", v.Waived.Until, mdEscape(v.Waived.Reason))
+			}
+			b.WriteString("\n")
+		}
+		for _, u := range e.Errors {
+			fmt.Fprintf(&b, "- ❗ could not observe %s/`%s`: %s\n", mdEscape(e.Name), u.Unit, mdEscape(u.Error))
+		}
+	}
+	return b.String()
+}
+
+func markdownDetails(e *plan.Environment) string {
+	var b strings.Builder
+	es := e.Summarize()
+	fmt.Fprintf(&b, "\n<details><summary><b>%s</b>: %d to deploy, %d to redeploy, %d to prune (observed %s)</summary>\n\n",
+		mdEscape(e.Name), es.Deploy, es.Redeploy, es.Prune, e.ObservedFrom)
+	if len(e.Actions) == 0 {
+		b.WriteString("No changes: every unit runs as desired.\n")
+	} else {
+		b.WriteString("| wave | action | unit | from | to | why | applyable |\n|---:|---|---|---|---|---|---|\n")
+		for _, a := range e.Actions {
+			var why []string
+			for _, r := range a.Reasons {
+				why = append(why, fmt.Sprintf("%s: %s", r.Code, mdEscape(r.Message)))
+			}
+			ok := "yes"
+			switch {
+			case len(a.Denied) > 0:
+				ok = "no: denied by " + strings.Join(a.Denied, ", ")
+			case a.HeldUntil != nil:
+				ok = "no: held " + heldText(a.HeldUntil)
+			}
+			from := a.From
+			if from == "" {
+				from = "–"
+			}
+			to := a.To
+			if to == "" {
+				to = "–"
+			}
+			fmt.Fprintf(&b, "| %d | %s | `%s` | %s | %s | %s | %s |\n", a.Wave, a.Type, a.Unit, mdEscape(from), mdEscape(to), strings.Join(why, "<br>"), ok)
+		}
+	}
+	if len(e.Unmanaged) > 0 {
+		fmt.Fprintf(&b, "\nNot declared, left alone (prune is off): %s\n", mdEscape(strings.Join(e.Unmanaged, ", ")))
+	}
+	b.WriteString("\n</details>\n")
+	return b.String()
+}
+
+// mdEscape keeps untrusted text from breaking tables or injecting markup.
+func mdEscape(s string) string {
+	r := strings.NewReplacer("|", "\\|", "\n", " ", "<", "&lt;", ">", "&gt;", "`", "'")
+	return r.Replace(s)
+}
+

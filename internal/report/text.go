@@ -1,0 +1,185 @@
+// Package report renders plans, statuses and results: text for terminals
+// (colour on a TTY unless NO_COLOR), versioned JSON for programs, and
+// Markdown for pull-request comments and step summaries.
+//
+// Renderers only format what they are given: they never compute a plan,
+// never observe a target, and never print secrets (nothing they receive
+// holds one).
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gearshift-dev/gearshift/internal/plan"
+)
+
+// Style colours terminal output; the zero Style prints plain text.
+type Style struct{ Color bool }
+
+func (s Style) paint(code, text string) string {
+	if !s.Color {
+		return text
+	}
+	return "\x1b[" + code + "m" + text + "\x1b[0m"
+}
+
+func (s Style) green(t string) string  { return s.paint("32", t) }
+func (s Style) yellow(t string) string { return s.paint("33", t) }
+func (s Style) red(t string) string    { return s.paint("31", t) }
+func (s Style) bold(t string) string   { return s.paint("1", t) }
+func (s Style) dim(t string) string    { return s.paint("2", t) }
+
+var symbols = map[plan.ActionType]string{plan.Deploy: "+", plan.Redeploy: "~", plan.Prune: "-"}
+
+// Text writes the plan for a terminal.
+func Text(w io.Writer, p *plan.Plan, st Style) error {
+	var b strings.Builder
+	for i, e := range p.Environments {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		textEnvironment(&b, e, st)
+	}
+	b.WriteString("\n" + st.bold(SummaryLine(p.Summarize())) + "\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func textEnvironment(b *strings.Builder, e *plan.Environment, st Style) {
+	fmt.Fprintf(b, "%s %s (%d units observed %s)\n", st.bold("Environment"), st.bold(e.Name), len(e.Observations), e.ObservedFrom)
+	if len(e.Actions) == 0 {
+		b.WriteString("  No changes: every unit runs as desired.\n")
+	}
+	wave := -1
+	for _, a := range e.Actions {
+		if a.Wave != wave {
+			wave = a.Wave
+			fmt.Fprintf(b, "  %s\n", st.dim(fmt.Sprintf("wave %d", wave)))
+		}
+		sym := symbols[a.Type]
+		colour := st.green
+		switch a.Type {
+		case plan.Redeploy:
+			colour = st.yellow
+		case plan.Prune:
+			colour = st.red
+		}
+		versions := versionsOf(a)
+		line := fmt.Sprintf("  %s %-8s %-20s %-24s", colour(sym), a.Type, a.Unit, versions)
+		switch {
+		case len(a.Denied) > 0:
+			line += " " + st.red("denied by "+strings.Join(a.Denied, ", "))
+		case a.HeldUntil != nil:
+			line += " " + st.yellow("held "+heldText(a.HeldUntil))
+		}
+		b.WriteString(strings.TrimRight(line, " ") + "\n")
+		for _, r := range a.Reasons {
+			fmt.Fprintf(b, "      %s %s\n", st.dim(string(r.Code)+":"), r.Message)
+		}
+	}
+	if len(e.Violations) > 0 {
+		b.WriteString("  Violations:\n")
+		for _, v := range e.Violations {
+			tag := severityTag(v)
+			switch {
+			case v.Waived != nil:
+				tag = st.dim(tag)
+			case v.Severity == plan.Deny:
+				tag = st.red(tag)
+			default:
+				tag = st.yellow(tag)
+			}
+			unit := v.Unit
+			if unit == "" {
+				unit = "-"
+			}
+			fmt.Fprintf(b, "  %s %s %s: %s\n", tag, v.Rule, unit, v.Message)
+			if v.Waived != nil {
+				fmt.Fprintf(b, "      waived until %s: %s\n", v.Waived.Until, v.Waived.Reason)
+			}
+			if v.Pos.IsValid() {
+				fmt.Fprintf(b, "      %s\n", st.dim(v.Pos.String()))
+			}
+		}
+	}
+	if len(e.Errors) > 0 {
+		b.WriteString("  Could not observe:\n")
+		for _, u := range e.Errors {
+			fmt.Fprintf(b, "  %s %s: %s\n", st.red("!"), u.Unit, u.Error)
+		}
+	}
+	if len(e.Unmanaged) > 0 {
+		fmt.Fprintf(b, "  Not declared, left alone (prune is off): %s\n", strings.Join(e.Unmanaged, ", "))
+	}
+}
+
+func severityTag(v plan.Violation) string {
+	if v.Waived != nil {
+		return "[waived]"
+	}
+	return "[" + string(v.Severity) + "]"
+}
+
+func versionsOf(a *plan.Action) string {
+	switch {
+	case a.Type == plan.Prune:
+		return a.From
+	case a.Type == plan.Redeploy:
+		return a.To
+	case a.From == "":
+		return "(none) -> " + a.To
+	}
+	return a.From + " -> " + a.To
+}
+
+func heldText(t *time.Time) string {
+	if t.IsZero() {
+		return "(no deploy window opens in the next week)"
+	}
+	return "until " + t.UTC().Format(time.RFC3339)
+}
+
+// SummaryLine is the plan's closing line.
+func SummaryLine(s plan.Summary) string {
+	line := fmt.Sprintf("Plan: %d to deploy, %d to redeploy, %d to prune; %s (%d denied)",
+		s.Deploy, s.Redeploy, s.Prune, plural(s.Violations, "violation", "violations"), s.Blocking)
+	if s.Held > 0 {
+		line += fmt.Sprintf("; %d held", s.Held)
+	}
+	if s.Errors > 0 {
+		line += fmt.Sprintf("; %s not observed", plural(s.Errors, "unit", "units"))
+	}
+	return line
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// JSON writes the plan as its versioned JSON document.
+func JSON(w io.Writer, p *plan.Plan) error {
+	type doc struct {
+		*plan.Plan
+		Summary plan.Summary `json:"summary"`
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(doc{Plan: p, Summary: p.Summarize()})
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
