@@ -118,9 +118,9 @@ func unitAction(env *state.Environment, u *state.Unit, obs driver.Observation, n
 		}
 	}
 	if obs.Health == driver.HealthUnhealthy || obs.Health == driver.HealthMissing {
-		msg := "unhealthy"
+		msg := string(obs.Health)
 		if obs.HealthDetail != "" {
-			msg += ": " + obs.HealthDetail
+			msg = obs.HealthDetail
 		}
 		a.Reasons = append(a.Reasons, Reason{Unhealthy, msg})
 	}

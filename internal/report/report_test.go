@@ -1,0 +1,173 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/gearshift-dev/gearshift/internal/driver"
+	"github.com/gearshift-dev/gearshift/internal/plan"
+	"github.com/gearshift-dev/gearshift/internal/state"
+)
+
+// UPDATE_GOLDEN=1 go test ./internal/report rewrites testdata/*.golden.
+var update = os.Getenv("UPDATE_GOLDEN") != ""
+
+
+var at = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+
+func fixture() *plan.Plan {
+	held := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+	p := func(file string, line int) state.Pos { return state.Pos{File: file, Line: line, Col: 14} }
+	return &plan.Plan{
+		FormatVersion: plan.FormatVersion,
+		GeneratedAt:   at,
+		Environments: []*plan.Environment{
+			{
+				Name:         "dev",
+				ObservedFrom: "live",
+				Observations: map[string]driver.Observation{
+					"greeter": {Unit: "greeter", Deployed: true, Version: "1.2.0", DeployedAt: at.Add(-48 * time.Hour), Health: driver.HealthHealthy},
+					"ledger":  {Unit: "ledger", Deployed: true, Version: "0.9.2", DeployedAt: at.Add(-40 * 24 * time.Hour), Health: driver.HealthHealthy},
+					"portal":  {Unit: "portal", Health: driver.HealthMissing},
+				},
+				Actions: []*plan.Action{
+					{Unit: "greeter", Kind: "gear", Type: plan.Deploy, Target: "local", From: "1.2.0", To: "1.3.0", Wave: 0, Applyable: true,
+						Reasons: []plan.Reason{{Code: plan.VersionChanged, Message: "runs 1.2.0, desired 1.3.0"}}},
+					{Unit: "ledger", Kind: "gear", Type: plan.Redeploy, Target: "local", From: "0.9.2", To: "0.9.2", Wave: 0, Applyable: true,
+						Reasons: []plan.Reason{{Code: plan.MaxAge, Message: "deployed 40d ago (2026-10-13), older than maxAge 30d"}, {Code: plan.Unhealthy, Message: "GET http://127.0.0.1:18082/healthz: status 500, want 200"}}},
+					{Unit: "portal", Kind: "stack", Type: plan.Deploy, Target: "local", To: "2.1.0", Wave: 1, Applyable: true,
+						Reasons: []plan.Reason{{Code: plan.NotDeployed, Message: "portal is not deployed on target local"}}},
+					{Unit: "old-loader", Type: plan.Prune, Target: "local", From: "0.1.0", Wave: 2, Applyable: true,
+						Reasons: []plan.Reason{{Code: plan.NotDeclared, Message: "runs on target local but is not declared in dev"}}},
+				},
+				Violations: []plan.Violation{
+					{Rule: "latest-framework", Severity: plan.Bump, Unit: "ledger", Message: "built against gearframe 1.3.0, latest is 1.4.0: needs a bump pull request (gearshift bump)", Pos: p("environments/dev/units.cue", 17)},
+				},
+				Errors: []plan.UnitError{{Unit: "zeo", Error: "status command printed invalid JSON: unexpected EOF"}},
+			},
+			{
+				Name:         "prod",
+				ObservedFrom: "status",
+				Observations: map[string]driver.Observation{},
+				Actions: []*plan.Action{
+					{Unit: "greeter", Kind: "gear", Type: plan.Deploy, Target: "hosts", From: "1.2.0", To: "1.3.0", Wave: 0, Denied: []string{"promotion"},
+						Reasons: []plan.Reason{{Code: plan.VersionChanged, Message: "runs 1.2.0, desired 1.3.0"}}},
+					{Unit: "planner", Kind: "stack", Type: plan.Deploy, Target: "hosts", From: "3.1.0", To: "3.2.0", Wave: 0, HeldUntil: &held,
+						Reasons: []plan.Reason{{Code: plan.VersionChanged, Message: "runs 3.1.0, desired 3.2.0"}}},
+				},
+				Violations: []plan.Violation{
+					{Rule: "promotion", Severity: plan.Deny, Unit: "greeter", Message: "staging has run 1.3.0 for 2h0m of the 1d soak time (ready 2026-11-23T10:00:00Z)", Pos: p("environments/prod/units.cue", 5)},
+					{Rule: "deploy-window", Severity: plan.Warn, Unit: "planner", Message: "outside the deploy windows of prod; held until 2026-11-23T08:00:00Z", Pos: p("environments/prod/environment.cue", 12)},
+					{Rule: "latest-framework", Severity: plan.Deny, Unit: "ledger", Message: "built against gearframe 1.3.0, latest is 1.4.0: prod rejects this version", Pos: p("environments/prod/units.cue", 17),
+						Waived: &plan.Waived{Reason: "vendor fix pending | see <TICKET-12>", Until: "2026-12-01"}},
+				},
+				Unmanaged: []string{"legacy-cron"},
+			},
+		},
+	}
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with UPDATE_GOLDEN=1 to create it)", err)
+	}
+	if diff := cmp.Diff(string(want), string(got)); diff != "" {
+		t.Errorf("%s differs (-want +got); UPDATE_GOLDEN=1 rewrites it:\n%s", name, diff)
+	}
+}
+
+func TestTextGolden(t *testing.T) {
+	var b bytes.Buffer
+	if err := Text(&b, fixture(), Style{}); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "plan.txt.golden", b.Bytes())
+	if strings.Contains(b.String(), "\x1b[") {
+		t.Error("plain text output contains escape sequences")
+	}
+	b.Reset()
+	if err := Text(&b, fixture(), Style{Color: true}); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "plan.color.golden", b.Bytes())
+}
+
+func TestJSONGolden(t *testing.T) {
+	var b bytes.Buffer
+	if err := JSON(&b, fixture()); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "plan.json.golden", b.Bytes())
+	var doc struct {
+		FormatVersion string `json:"format_version"`
+		Summary       plan.Summary
+	}
+	if err := json.Unmarshal(b.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.FormatVersion != plan.FormatVersion {
+		t.Errorf("format_version = %q", doc.FormatVersion)
+	}
+	if doc.Summary.Blocking != 1 || doc.Summary.Deploy != 4 {
+		t.Errorf("summary = %+v", doc.Summary)
+	}
+}
+
+func TestMarkdownGolden(t *testing.T) {
+	md := Markdown(fixture(), MarkdownOptions{
+		Marker:  "<!-- gearshift-plan -->",
+		FileURL: func(f string, l int) string { return fmt.Sprintf("https://example.invalid/blob/abc123/%s#L%d", f, l) },
+		Footer:  "<sub>commit abc123</sub>",
+	})
+	golden(t, "plan.md.golden", []byte(md))
+	if strings.Contains(md, "<TICKET-12>") {
+		t.Error("markdown did not escape untrusted text")
+	}
+}
+
+func TestMarkdownTruncates(t *testing.T) {
+	p := fixture()
+	e := p.Environments[0]
+	for i := 0; i < 3000; i++ {
+		e.Actions = append(e.Actions, &plan.Action{Unit: fmt.Sprintf("unit-%04d", i), Type: plan.Deploy, To: "1.0.0", Applyable: true,
+			Reasons: []plan.Reason{{Code: plan.NotDeployed, Message: strings.Repeat("x", 40)}}})
+		e.Violations = append(e.Violations, plan.Violation{Rule: "version-pattern", Severity: plan.Deny, Unit: fmt.Sprintf("unit-%04d", i), Message: strings.Repeat("y", 30)})
+	}
+	for _, limit := range []int{CommentLimit, 4000} {
+		md := Markdown(p, MarkdownOptions{Marker: "<!-- m -->", Limit: limit, Footer: "end"})
+		if len(md) > limit {
+			t.Errorf("limit %d: markdown is %d characters", limit, len(md))
+		}
+		if !strings.Contains(md, "truncated") {
+			t.Errorf("limit %d: no truncation note", limit)
+		}
+		if !strings.HasPrefix(md, "<!-- m -->\n") || !strings.HasSuffix(md, "end\n") {
+			t.Errorf("limit %d: marker or footer lost", limit)
+		}
+	}
+}
+
+func TestSummaryLine(t *testing.T) {
+	got := SummaryLine(plan.Summary{Deploy: 3, Redeploy: 1, Violations: 2, Blocking: 1})
+	want := "Plan: 3 to deploy, 1 to redeploy, 0 to prune; 2 violations (1 denied)"
+	if got != want {
+		t.Errorf("SummaryLine = %q, want %q", got, want)
+	}
+}
