@@ -46,6 +46,8 @@ func commands() []*command {
 	return []*command{
 		validateCmd(),
 		listCmd(),
+		planCmd(),
+		statusCmd(),
 		schemaCmd(),
 		versionCmd(),
 	}

@@ -182,4 +182,3 @@ func mdEscape(s string) string {
 	r := strings.NewReplacer("|", "\\|", "\n", " ", "<", "&lt;", ">", "&gt;", "`", "'")
 	return r.Replace(s)
 }
-

@@ -20,7 +20,6 @@ import (
 // UPDATE_GOLDEN=1 go test ./internal/report rewrites testdata/*.golden.
 var update = os.Getenv("UPDATE_GOLDEN") != ""
 
-
 var at = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 
 func fixture() *plan.Plan {

@@ -73,19 +73,25 @@ func (d *Driver) Observe(ctx context.Context, env *state.Environment, u *state.U
 		obs.Error = fmt.Sprintf("status command printed format_version %q, want %q", st.FormatVersion, FormatVersion)
 		return obs
 	}
+	health := driver.Health(st.Health)
+	switch health {
+	case "":
+		health = driver.HealthUnknown
+	case driver.HealthHealthy, driver.HealthUnhealthy, driver.HealthDegraded, driver.HealthUnknown, driver.HealthMissing:
+	default:
+		obs.Error = fmt.Sprintf("status command printed unknown health %q", st.Health)
+		return obs
+	}
+	if st.Deployed && st.Version == "" {
+		obs.Error = "status command says deployed but gives no version"
+		return obs
+	}
 	obs.Deployed = st.Deployed
 	obs.Version = st.Version
 	if st.DeployedAt != nil {
 		obs.DeployedAt = *st.DeployedAt
 	}
-	switch h := driver.Health(st.Health); h {
-	case "":
-	case driver.HealthHealthy, driver.HealthUnhealthy, driver.HealthDegraded, driver.HealthUnknown, driver.HealthMissing:
-		obs.Health = h
-	default:
-		obs.Error = fmt.Sprintf("status command printed unknown health %q", st.Health)
-		return obs
-	}
+	obs.Health = health
 	if !st.Deployed {
 		obs.Health = driver.HealthMissing
 	}
@@ -93,9 +99,6 @@ func (d *Driver) Observe(ctx context.Context, env *state.Environment, u *state.U
 	obs.Frameworks = st.Frameworks
 	obs.Checksum = st.Checksum
 	obs.Previous = st.Previous
-	if st.Deployed && st.Version == "" {
-		obs.Error = "status command says deployed but gives no version"
-	}
 	return obs
 }
 
