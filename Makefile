@@ -1,0 +1,38 @@
+# gearshift: the two set-up commands of the README are `make demo` and
+# `make test`. Both work on a fresh Debian machine with Go.
+
+GO      ?= go
+BIN     := bin/gearshift
+PKGS    := ./...
+
+.PHONY: all build deps test demo bench bench-load bench-plan lint clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/gearshift
+
+deps:
+	./scripts/install-deps.sh
+
+# The test command of the README and of .ci/run.
+test: deps
+	$(GO) vet $(PKGS)
+	$(GO) test -count=1 -timeout 20m $(PKGS)
+
+# The main job on the embedded default: the demo state in environments/,
+# on this machine.
+demo: deps build
+	./scripts/demo.sh
+
+# Benchmarks print their figures; none of them is a pass/fail test.
+bench: bench-load bench-plan
+
+bench-load:
+	$(GO) test -run '^$$' -bench 'BenchmarkLoad' -benchtime 3x -benchmem ./internal/state/
+
+bench-plan:
+	$(GO) test -run '^$$' -bench 'BenchmarkPlan|BenchmarkObserve' -benchtime 3x -benchmem ./internal/cli/ ./internal/driver/
+
+clean:
+	rm -rf bin dist
