@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -160,49 +161,56 @@ func loadEnvironment(root, name string) (*Environment, Diagnostics) {
 	if inst.Err != nil {
 		return nil, fromCUE(root, cue.Value{}, inst.Err)
 	}
+	if env, ok := loadPerFile(cctx, sch, root, name, inst); ok {
+		return env, nil
+	}
 	v := cctx.BuildInstance(inst)
 	if err := v.Err(); err != nil {
 		return nil, fromCUE(root, v, err)
 	}
 	u := sch.Unify(v)
-	if err := u.Validate(cue.Concrete(true), cue.All()); err != nil {
-		return nil, validateParts(root, u, err)
+	// One walk both checks and exports the value: MarshalJSON fails on any
+	// error or incomplete value. Only then is the slower Validate run, for
+	// diagnostics at the user's positions.
+	b, err := u.MarshalJSON()
+	if err != nil {
+		if verr := u.Validate(cue.Concrete(true), cue.All()); verr != nil {
+			return nil, validateParts(root, u, verr)
+		}
+		return nil, fromCUE(root, u, err)
 	}
-	env, diags := decodeEnvironment(root, name, u)
+	env, diags := decodeEnvironment(root, name, u, b)
 	return env, diags
 }
 
-func decodeEnvironment(root, name string, u cue.Value) (*Environment, Diagnostics) {
-	var diags Diagnostics
-	decode := func(path string, x any) {
-		f := u.LookupPath(cue.ParsePath(path))
-		if err := f.Decode(x); err != nil {
-			diags = append(diags, fromCUE(root, u, err)...)
-		}
+func decodeEnvironment(root, name string, u cue.Value, exported []byte) (*Environment, Diagnostics) {
+	var doc struct {
+		Environment *Environment          `json:"environment"`
+		Frameworks  map[string]*Framework `json:"frameworks"`
+		Units       map[string]*Unit      `json:"units"`
 	}
-	env := &Environment{Dir: EnvironmentsDir + "/" + name}
-	decode("environment", env)
-	decode("frameworks", &env.Frameworks)
-	decode("units", &env.Units)
-	if len(diags) > 0 {
-		return nil, diags
+	if err := json.Unmarshal(exported, &doc); err != nil {
+		// The schema and the Go types disagree, or a value (a duration)
+		// is out of range: report it at the environment.
+		return nil, Diagnostics{{Pos: userPos(root, u.LookupPath(cue.ParsePath("environment.name")).Pos()), Msg: err.Error()}}
 	}
-	env.Pos = positions(root, u.LookupPath(cue.ParsePath("environment")))
-	if !env.Pos[""].IsValid() {
-		env.Pos[""] = env.Pos.Of("name")
+	env := doc.Environment
+	if env == nil {
+		env = &Environment{}
 	}
+	env.Dir = EnvironmentsDir + "/" + name
+	env.Frameworks = doc.Frameworks
+	env.Units = doc.Units
+	env.Pos = positions(root, u.LookupPath(cue.ParsePath("environment")), environmentPaths(env))
 	for n, f := range env.Frameworks {
-		f.Pos = positions(root, u.LookupPath(cue.MakePath(cue.Str("frameworks"), cue.Str(n))))
-		if !f.Pos[""].IsValid() {
-			f.Pos[""] = f.Pos["latest"]
-		}
+		f.Pos = positions(root, u.LookupPath(cue.MakePath(cue.Str("frameworks"), cue.Str(n))), []string{"latest", "released", "grace"})
+		f.Pos[""] = f.Pos["latest"]
 	}
 	for n, unit := range env.Units {
-		unit.Pos = positions(root, u.LookupPath(cue.MakePath(cue.Str("units"), cue.Str(n))))
-		if !unit.Pos[""].IsValid() {
-			unit.Pos[""] = unit.Pos.Of("version")
-		}
+		unit.Pos = positions(root, u.LookupPath(cue.MakePath(cue.Str("units"), cue.Str(n))), unitPaths(unit))
+		unit.Pos[""] = unit.Pos["version"]
 	}
+	var diags Diagnostics
 	if env.Name != name {
 		diags = append(diags, Diagnostic{Pos: env.Pos.Of("name"), Path: "environment.name",
 			Msg: fmt.Sprintf("environment name %q must match its directory %s", env.Name, env.Dir)})
@@ -210,35 +218,55 @@ func decodeEnvironment(root, name string, u cue.Value) (*Environment, Diagnostic
 	return env, diags
 }
 
-// positions records where each field below v was written, by path relative
-// to v. Positions inside the embedded schema (defaults) are left out.
-func positions(root string, v cue.Value) Positions {
-	ps := Positions{}
-	var walk func(prefix string, v cue.Value)
-	walk = func(prefix string, v cue.Value) {
-		if p := userPos(root, v.Pos()); p.IsValid() {
-			ps[prefix] = p
+// unitPaths are the fields of a unit whose positions messages may cite.
+func unitPaths(u *Unit) []string {
+	ps := []string{"version", "kind", "target", "strategy", "maxAge", "artifact", "artifact.checksum", "bluegreen.ports", "track", "dependsOn"}
+	for f := range u.Frameworks {
+		ps = append(ps, "frameworks."+f)
+	}
+	for i := range u.DependsOn {
+		ps = append(ps, "dependsOn."+strconv.Itoa(i))
+	}
+	for i := range u.Waivers {
+		w := "waivers." + strconv.Itoa(i)
+		ps = append(ps, w, w+".until", w+".reason", w+".rule")
+	}
+	return ps
+}
+
+// environmentPaths are the fields of an environment messages may cite.
+func environmentPaths(e *Environment) []string {
+	ps := []string{"name", "deployFrom", "deployFrom.branch", "deployFrom.tag", "promotion", "promotion.from",
+		"policies", "policies.versionPattern", "policies.windows", "policies.maxAge", "policies.latestFramework"}
+	for i := range e.Policies.Windows {
+		w := "policies.windows." + strconv.Itoa(i)
+		ps = append(ps, w, w+".hours", w+".timeZone", w+".days")
+	}
+	for t, tv := range e.Targets {
+		p := "targets." + t
+		ps = append(ps, p, p+".host", p+".host.hosts", p+".host.service", p+".exec", p+".kubernetes")
+		_ = tv
+	}
+	return ps
+}
+
+// positions records where the given fields below v were written, by path
+// relative to v. Positions inside the embedded schema (defaults) are left
+// out. Looking up a few known paths is much cheaper than walking the value.
+func positions(root string, v cue.Value, paths []string) Positions {
+	ps := make(Positions, len(paths)+1)
+	if p := userPos(root, v.Pos()); p.IsValid() {
+		ps[""] = p
+	}
+	for _, path := range paths {
+		f := v.LookupPath(makePath(strings.Split(path, ".")))
+		if !f.Exists() {
+			continue
 		}
-		switch v.Kind() {
-		case cue.StructKind:
-			it, err := v.Fields()
-			if err != nil {
-				return
-			}
-			for it.Next() {
-				walk(join(prefix, it.Selector().Unquoted()), it.Value())
-			}
-		case cue.ListKind:
-			it, err := v.List()
-			if err != nil {
-				return
-			}
-			for i := 0; it.Next(); i++ {
-				walk(join(prefix, strconv.Itoa(i)), it.Value())
-			}
+		if p := userPos(root, f.Pos()); p.IsValid() {
+			ps[path] = p
 		}
 	}
-	walk("", v)
 	return ps
 }
 

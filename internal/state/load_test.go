@@ -1,0 +1,70 @@
+package state
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func loadState(t *testing.T, root string, fast bool) (*State, error) {
+	t.Helper()
+	old := perFile
+	perFile = fast
+	defer func() { perFile = old }()
+	return Load(context.Background(), root, nil, Options{Now: func() time.Time { return time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC) }})
+}
+
+// TestPerFileAgrees checks that the per-file fast path decodes the demo state
+// exactly as the whole-package evaluation does, positions included.
+func TestPerFileAgrees(t *testing.T) {
+	fast, err := loadState(t, "../..", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow, err := loadState(t, "../..", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(slow, fast); diff != "" {
+		t.Errorf("per-file load differs from whole-package load (-slow +fast):\n%s", diff)
+	}
+	u := fast.Environments["prod"].Units["portal"]
+	if got := u.Pos.Of("version").String(); got != "environments/prod/units.cue:40:12" {
+		t.Errorf("portal version position = %s", got)
+	}
+	if u.Strategy != "rolling" || u.Health.Timeout.Duration != 60*time.Second {
+		t.Errorf("portal = %+v: defaults from the schema missing", u)
+	}
+}
+
+// TestPerFileFallsBack: a unit file that refers to a unit of another file
+// needs the whole package; the result is still right.
+func TestPerFileFallsBack(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("cue.mod/module.cue", "module: \"example.com/x@v0\"\nlanguage: version: \"v0.17.0\"\n")
+	write("environments/dev/env.cue", "package gearshift\n\nenvironment: {name: \"dev\", deployFrom: branch: \"main\", targets: t: exec: {status: [\"s\"], deploy: [\"d\"]}}\n")
+	write("environments/dev/a.cue", "package gearshift\n\nunits: a: {kind: \"gear\", version: \"1.2.3\", target: \"t\"}\n")
+	write("environments/dev/b.cue", "package gearshift\n\nunits: b: {kind: \"stack\", version: units.a.version, target: \"t\", dependsOn: [\"a\"]}\n")
+	for _, fast := range []bool{true, false} {
+		st, err := loadState(t, dir, fast)
+		if err != nil {
+			t.Fatalf("fast=%v: %v", fast, err)
+		}
+		if got := st.Environments["dev"].Units["b"].Version; got != "1.2.3" {
+			t.Errorf("fast=%v: b.version = %q, want 1.2.3", fast, got)
+		}
+	}
+}
