@@ -28,8 +28,9 @@ demo: deps build
 # Benchmarks print their figures; none of them is a pass/fail test.
 bench: bench-load bench-plan
 
-bench-load:
-	$(GO) test -run '^$$' -bench 'BenchmarkLoad' -benchtime 3x -benchmem ./internal/state/
+bench-load: build
+	$(GO) build -o bin/cue cuelang.org/go/cmd/cue
+	$(GO) run ./internal/bench/loadbench -gearshift $(BIN) -cue bin/cue
 
 bench-plan:
 	$(GO) test -run '^$$' -bench 'BenchmarkPlan|BenchmarkObserve' -benchtime 3x -benchmem ./internal/cli/ ./internal/driver/
