@@ -1,0 +1,51 @@
+package driver
+
+import (
+	"context"
+	"time"
+
+	"github.com/gearshift-dev/gearshift/internal/state"
+)
+
+// DeployRequest asks a driver to install one unit's desired version.
+type DeployRequest struct {
+	Env  *state.Environment
+	Unit *state.Unit
+	// ArtifactDir is a local directory holding the unpacked, verified
+	// artifact ("" when the unit declares none). ArchiveFile is the
+	// artifact as downloaded, kept on the target before deploy.
+	ArtifactDir string
+	ArchiveFile string
+	Checksum    string
+	// Now is the deploy time recorded in the release record.
+	Now time.Time
+	// Event reports progress ("host app1: stopped", "switched proxy to
+	// green"); it may be nil.
+	Event func(msg string)
+}
+
+// DeployResult is what a deploy did.
+type DeployResult struct {
+	ReleaseID string `json:"release_id"`
+	Version   string `json:"version"`
+	// Previous is the release that ran before, for rollback.
+	Previous *Release `json:"previous,omitempty"`
+	// Hosts lists the hosts deployed, in order.
+	Hosts []string `json:"hosts,omitempty"`
+}
+
+// Deployer is the write side of a driver. The host driver implements the
+// strategies (recreate, rolling, bluegreen) and checks health inside them
+// (between hosts, before switching the proxy); apply runs verify commands
+// and calls Rollback when a deploy or its verify fails.
+type Deployer interface {
+	Observer
+	// Deploy installs req.Unit's desired version with its strategy and
+	// returns when it runs and its health check passes (or has failed).
+	Deploy(ctx context.Context, req DeployRequest) (DeployResult, error)
+	// Rollback returns the unit to its previous release, or to the
+	// release of version toVersion when it is not "".
+	Rollback(ctx context.Context, env *state.Environment, u *state.Unit, toVersion string) (DeployResult, error)
+	// Prune stops a unit that is no longer declared and removes it.
+	Prune(ctx context.Context, env *state.Environment, target, unit string) error
+}
