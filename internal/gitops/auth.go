@@ -1,0 +1,253 @@
+package gitops
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+)
+
+// Timeouts of the network calls. A caller's context with an earlier deadline
+// wins; these only stop a hung server from hanging gearshift.
+const (
+	listTimeout  = 30 * time.Second
+	fetchTimeout = 5 * time.Minute
+	pushTimeout  = 2 * time.Minute
+)
+
+// tokenUsername is the basic-auth username sent with a token. GitHub accepts
+// it for personal, app and Actions tokens; other forges ignore the username.
+const tokenUsername = "x-access-token"
+
+// Environment variables a token is read from, in order of preference, and
+// the ones that say where it may be sent.
+const (
+	EnvToken       = "GEARSHIFT_GIT_TOKEN"
+	EnvGitHubToken = "GITHUB_TOKEN"
+	// EnvTokenHosts is a comma-separated list of the hosts a token may be
+	// sent to.
+	EnvTokenHosts = "GEARSHIFT_GIT_TOKEN_HOSTS"
+	// EnvGitHubServer is set by GitHub Actions (https://github.com, or a
+	// GitHub Enterprise Server's URL).
+	EnvGitHubServer = "GITHUB_SERVER_URL"
+)
+
+// ErrAuth is matched (errors.Is) by every error caused by a remote refusing
+// the credentials, or asking for some when none were given.
+var ErrAuth = errors.New("authentication refused")
+
+// Auth holds the token sent to git remotes over HTTPS. Its String and
+// GoString methods mask the token so that no %v or %#v can print it.
+type Auth struct {
+	Token string
+	// Hosts, when not empty, are the only hosts the token is sent to: a URL
+	// written in the state repo (a unit's release source) must not be able
+	// to collect the CI's token. Other hosts are asked anonymously. A token
+	// written in a URL's userinfo is always sent to that URL's host.
+	Hosts []string
+}
+
+// AuthFromEnv reads the token from GEARSHIFT_GIT_TOKEN, else GITHUB_TOKEN.
+// The hosts it may go to are GEARSHIFT_GIT_TOKEN_HOSTS when set; otherwise
+// GITHUB_TOKEN goes only to github.com and the host of GITHUB_SERVER_URL,
+// and GEARSHIFT_GIT_TOKEN to any host. getenv is os.Getenv in production
+// and a map lookup in tests.
+func AuthFromEnv(getenv func(string) string) Auth {
+	var a Auth
+	for _, h := range strings.Split(getenv(EnvTokenHosts), ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			a.Hosts = append(a.Hosts, h)
+		}
+	}
+	if a.Token = strings.TrimSpace(getenv(EnvToken)); a.Token != "" {
+		return a
+	}
+	a.Token = strings.TrimSpace(getenv(EnvGitHubToken))
+	if a.Token != "" && len(a.Hosts) == 0 {
+		a.Hosts = []string{"github.com"}
+		if u, err := url.Parse(getenv(EnvGitHubServer)); err == nil && u.Hostname() != "" && !strings.EqualFold(u.Hostname(), "github.com") {
+			a.Hosts = append(a.Hosts, u.Hostname())
+		}
+	}
+	return a
+}
+
+// sendsTo says whether the token may be sent to host.
+func (a Auth) sendsTo(host string) bool {
+	if len(a.Hosts) == 0 {
+		return true
+	}
+	for _, h := range a.Hosts {
+		if strings.EqualFold(h, host) {
+			return true
+		}
+	}
+	return false
+}
+
+// String masks the token.
+func (a Auth) String() string {
+	if a.Token == "" {
+		return "gitops.Auth{Token: <none>}"
+	}
+	return "gitops.Auth{Token: ***}"
+}
+
+// GoString masks the token for %#v.
+func (a Auth) GoString() string { return a.String() }
+
+// remote is a repository location ready for go-git: the URL without any
+// credentials (so that neither .git/config nor an error message can hold
+// them), the auth method to use, and the secrets to redact from errors.
+type remote struct {
+	url     string
+	auth    transport.AuthMethod
+	secrets []string
+	// withheld says why a token that exists was not sent: the URL is plain
+	// HTTP to a host that is not on loopback, or the host is not one of
+	// Auth.Hosts. Empty when the token is sent or there is none.
+	withheld string
+}
+
+// newRemote takes credentials out of raw. A token in the URL's userinfo
+// (https://x-access-token:TOKEN@host/..., or https://TOKEN@host/...) is
+// preferred over a's, being the more specific; a's token goes only to
+// a.Hosts. A token is only sent over HTTPS, or plain HTTP to a loopback
+// address (local test servers).
+func newRemote(raw string, a Auth) (*remote, error) {
+	r := &remote{url: raw}
+	if a.Token != "" {
+		r.secrets = append(r.secrets, a.Token)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		// scp-like ssh (git@host:path) or a local path: no token applies.
+		return r, nil
+	}
+	scheme := strings.ToLower(u.Scheme)
+	if scheme != "http" && scheme != "https" {
+		// ssh, git and file transports do not take a token; an ssh
+		// username stays in the URL.
+		return r, nil
+	}
+	token := a.Token
+	if token != "" && !a.sendsTo(u.Hostname()) {
+		token = ""
+		r.withheld = fmt.Sprintf("the token is only sent to %s (see %s)", strings.Join(a.Hosts, ", "), EnvTokenHosts)
+	}
+	if u.User != nil {
+		name := u.User.Username()
+		password, hasPassword := u.User.Password()
+		r.secrets = append(r.secrets, name, password)
+		switch {
+		case hasPassword && password != "":
+			token, r.withheld = password, ""
+		case name != "":
+			token, r.withheld = name, ""
+		}
+		u.User = nil
+		r.url = u.String()
+	}
+	if token == "" {
+		return r, nil
+	}
+	if scheme == "http" && !isLoopback(u.Hostname()) {
+		r.withheld = "a token is never sent over plain http to a host that is not on loopback"
+		return r, nil
+	}
+	r.auth = &githttp.BasicAuth{Username: tokenUsername, Password: token}
+	return r, nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// isURL says whether a --repo argument names a remote rather than a local
+// path: it has a scheme (https://, ssh://, file://, ...) or is scp-like
+// (git@github.com:org/repo.git).
+func isURL(arg string) bool {
+	if i := strings.Index(arg, "://"); i > 0 && schemeRE.MatchString(arg[:i]) {
+		return true
+	}
+	return scpLikeRE.MatchString(arg)
+}
+
+var (
+	schemeRE  = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*$`)
+	scpLikeRE = regexp.MustCompile(`^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^/]`)
+	// userinfoRE finds credentials in URLs that may be embedded in any
+	// message, whatever their scheme.
+	userinfoRE = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s"']+@`)
+)
+
+// RedactURL removes credentials from a URL so that it can be shown. It
+// leaves text that is not a URL with credentials unchanged.
+func RedactURL(raw string) string {
+	return userinfoRE.ReplaceAllString(raw, "${1}")
+}
+
+// redact removes secrets and URL credentials from s.
+func redact(s string, secrets []string) string {
+	s = userinfoRE.ReplaceAllString(s, "${1}")
+	for _, secret := range secrets {
+		// A one or two letter "secret" (a username such as "x") would
+		// mangle the message without protecting anything.
+		if len(secret) >= 4 {
+			s = strings.ReplaceAll(s, secret, "***")
+		}
+	}
+	return s
+}
+
+// redactedError is an error whose message has been cleaned of secrets. It
+// deliberately has no Unwrap, so that nothing can reach the original message;
+// errors.Is still sees through it.
+type redactedError struct {
+	msg  string
+	err  error
+	kind error // ErrAuth or nil
+}
+
+func (e *redactedError) Error() string { return e.msg }
+
+func (e *redactedError) Is(target error) bool {
+	return (e.kind != nil && target == e.kind) || errors.Is(e.err, target)
+}
+
+// fail wraps err for the caller: "<what>: <err>" with secrets redacted, and
+// a hint when the remote refused the credentials.
+func (r *remote) fail(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	var secrets []string
+	if r != nil {
+		secrets = r.secrets
+	}
+	var hint string
+	var kind error
+	if errors.Is(err, transport.ErrAuthenticationRequired) || errors.Is(err, transport.ErrAuthorizationFailed) || errors.Is(err, ErrAuth) {
+		kind = ErrAuth
+		switch {
+		case r != nil && r.withheld != "":
+			hint = ": authentication refused (" + r.withheld + ")"
+		case r != nil && r.auth == nil:
+			hint = fmt.Sprintf(": authentication refused (no token given: set %s or %s)", EnvToken, EnvGitHubToken)
+		default:
+			hint = ": authentication refused (the token was refused or may not access this repository)"
+		}
+	}
+	msg := fmt.Sprintf(format, args...) + hint + ": " + strings.TrimRight(strings.TrimSpace(err.Error()), ":")
+	return &redactedError{msg: redact(msg, secrets), err: err, kind: kind}
+}

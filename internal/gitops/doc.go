@@ -1,0 +1,25 @@
+// Package gitops is gearshift's only door to git: it opens the state repo
+// (a local checkout as-is, or a URL cloned shallowly into a cache and fetched
+// on later runs), decides whether a ref may be deployed to an environment,
+// lists the tags of remote repositories and picks the newest semver release
+// among them, commits edited files to a branch and pushes it, and keeps the
+// status record on a branch of the state repo.
+//
+// Everything is done in-process with go-git; no shell is involved and the
+// git binary is not started (except by go-git itself for file:// remotes).
+// Commits are built from objects (blobs, trees, a commit) on top of a known
+// commit, so committing never touches the user's working tree or index.
+//
+// Every function that talks to a remote takes a context and bounds the call
+// with its own timeout when the context has none that is shorter.
+//
+// What this package must never do:
+//   - print, log or return a token: Auth masks itself when formatted, tokens
+//     are taken out of URLs before go-git sees them (so they are never
+//     written to .git/config), and every error that may carry a URL or a
+//     secret is redacted before it leaves the package;
+//   - send a token over plain HTTP to anything but a loopback address;
+//   - deploy from a ref an environment does not declare (RefAllowed);
+//   - overwrite someone else's status commit: status pushes are
+//     compare-and-swap and are retried on top of the new tip.
+package gitops

@@ -1,0 +1,46 @@
+package gitops
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gearshift-dev/gearshift/internal/testutil/gitserver"
+)
+
+// testToken is long and unusual so that a leak is found by a plain search.
+const testToken = "ghp_TESTtoken0123456789abcdefSECRET"
+
+func newServer(t testing.TB) (*gitserver.Server, Auth) {
+	t.Helper()
+	return gitserver.New(t, testToken), Auth{Token: testToken}
+}
+
+func testContext(t testing.TB) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func readFile(t *testing.T, dir, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(name)))
+	if err != nil {
+		t.Fatalf("read %s: %v", name, err)
+	}
+	return string(b)
+}
+
+// assertNoSecret fails when s holds the token or any long piece of it.
+func assertNoSecret(t *testing.T, what, s string) {
+	t.Helper()
+	for _, secret := range []string{testToken, testToken[4:20], "wrongTOKENvalue42"} {
+		if strings.Contains(s, secret) {
+			t.Errorf("%s contains a secret: %s", what, s)
+		}
+	}
+}

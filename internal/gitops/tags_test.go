@@ -1,0 +1,110 @@
+package gitops
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestLatestVersion(t *testing.T) {
+	tags := []string{
+		"v1.2.3", "v1.2.4", "v1.2.10", "v1.3.0", "v1.10.1", "v2.0.0", "v2.1.0-rc.1",
+		"v1.2.11-beta.1", "latest", "v1.2", "1.2.99.1", "v1.2.x", "release-2024", "",
+	}
+	tests := []struct {
+		name    string
+		tags    []string
+		prefix  string
+		current string
+		level   string
+		want    string
+		wantOK  bool
+	}{
+		{"patch", tags, "", "1.2.3", LevelPatch, "1.2.10", true},
+		{"minor", tags, "", "1.2.3", LevelMinor, "1.10.1", true},
+		{"empty level is minor", tags, "", "1.2.3", "", "1.10.1", true},
+		{"major", tags, "", "1.2.3", LevelMajor, "2.0.0", true},
+		{"none", tags, "", "1.2.3", LevelNone, "1.2.3", false},
+		{"unknown level", tags, "", "1.2.3", "sometimes", "1.2.3", false},
+		{"already latest", tags, "", "2.0.0", LevelMajor, "2.0.0", false},
+		{"newer than every tag", tags, "", "3.0.0", LevelMajor, "3.0.0", false},
+		{"current keeps its v", tags, "", "v1.2.3", LevelPatch, "v1.2.10", true},
+		{"prerelease skipped for a stable current", []string{"1.0.0", "1.1.0-rc.1"}, "", "1.0.0", LevelMinor, "1.0.0", false},
+		{"prerelease taken for a prerelease current", tags, "", "2.1.0-rc.0", LevelMinor, "2.1.0-rc.1", true},
+		{"stable release beats its prerelease", []string{"v2.1.0-rc.1", "v2.1.0"}, "", "2.1.0-rc.0", LevelPatch, "2.1.0", true},
+		{"no current takes newest stable", tags, "", "", LevelPatch, "2.0.0", true},
+		{"current not a version", tags, "", "main", LevelMajor, "main", false},
+		{"garbage only", []string{"latest", "nightly", "v1", "1.2", "v1.2.3.4", "01.2.3"}, "", "1.0.0", LevelMajor, "1.0.0", false},
+		{"prefix stripped", []string{"gearframe-v1.4.0", "gearframe-v1.5.0", "other-v9.0.0", "v9.9.9"}, "gearframe-", "1.4.0", LevelMinor, "1.5.0", true},
+		{"prefix with v", []string{"lib/v0.9.2", "lib/v0.10.0", "lib/0.11.0"}, "lib/v", "0.9.2", LevelMinor, "0.10.0", true},
+		{"build metadata kept", []string{"1.0.0", "1.0.1+build.7"}, "", "1.0.0", LevelPatch, "1.0.1+build.7", true},
+		{"no tags", nil, "", "1.0.0", LevelMajor, "1.0.0", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := LatestVersion(tc.tags, tc.prefix, tc.current, tc.level)
+			if got != tc.want || ok != tc.wantOK {
+				t.Errorf("LatestVersion(%q, %q, %q) = %q, %v; want %q, %v", tc.prefix, tc.current, tc.level, got, ok, tc.want, tc.wantOK)
+			}
+		})
+	}
+}
+
+func TestListTags(t *testing.T) {
+	srv, auth := newServer(t)
+	ctx := testContext(t)
+	srv.CreateRepo("lib", "main", map[string]string{"go.mod": "module lib\n"})
+	srv.Tags("lib", "main", "v1.0.0", "v1.1.0")
+	srv.AnnotatedTag("lib", "v1.2.0", "main", "release 1.2.0")
+
+	got, err := ListTags(ctx, srv.URL("lib"), auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"v1.0.0", "v1.1.0", "v1.2.0"}, got); diff != "" {
+		t.Errorf("ListTags (-want +got):\n%s", diff)
+	}
+
+	before := srv.Requests()
+	if _, err := ListTags(ctx, srv.URL("lib"), auth); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.Requests() - before; n != 1 {
+		t.Errorf("ListTags made %d requests, want 1", n)
+	}
+
+	_, err = ListTags(ctx, srv.URL("lib"), Auth{Token: "wrongTOKENvalue42"})
+	if !errors.Is(err, ErrAuth) {
+		t.Fatalf("ListTags with a wrong token = %v, want ErrAuth", err)
+	}
+	assertNoSecret(t, "error", err.Error())
+}
+
+func TestTagListerListsEachURLOnce(t *testing.T) {
+	srv, auth := newServer(t)
+	ctx := testContext(t)
+	for _, repo := range []string{"a", "b"} {
+		srv.CreateRepo(repo, "main", nil)
+		srv.Tag(repo, "v0.1.0", "main")
+	}
+	l := NewTagLister(auth)
+	before := srv.Requests()
+	for range 10 {
+		for _, repo := range []string{"a", "b"} {
+			tags, err := l.Tags(ctx, srv.URL(repo))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff([]string{"v0.1.0"}, tags); diff != "" {
+				t.Errorf("Tags(%s) (-want +got):\n%s", repo, diff)
+			}
+		}
+	}
+	if n := srv.Requests() - before; n != 2 {
+		t.Errorf("20 lookups of 2 URLs made %d requests, want 2", n)
+	}
+	if _, err := l.Tags(ctx, srv.URL("missing")); err == nil {
+		t.Errorf("Tags of a missing repository succeeded")
+	}
+}
