@@ -32,8 +32,9 @@ bench-load: build
 	$(GO) build -o bin/cue cuelang.org/go/cmd/cue
 	$(GO) run ./internal/bench/loadbench -gearshift $(BIN) -cue bin/cue
 
-bench-plan:
-	$(GO) test -run '^$$' -bench 'BenchmarkPlan|BenchmarkObserve' -benchtime 3x -benchmem ./internal/cli/ ./internal/driver/
+bench-plan: build
+	$(GO) run ./internal/bench/loadbench -gearshift $(BIN) -plan 2000
+	$(GO) test -run '^$$' -bench 'BenchmarkObserveSlow' -benchtime 3x ./internal/driver/
 
 clean:
 	rm -rf bin dist

@@ -37,6 +37,7 @@ type HostObservation struct {
 	Version    string    `json:"version,omitempty"`
 	DeployedAt time.Time `json:"deployed_at,omitzero"`
 	Health     Health    `json:"health"`
+	Detail     string    `json:"detail,omitempty"`
 	Error      string    `json:"error,omitempty"`
 }
 

@@ -151,7 +151,9 @@ func (d *Driver) run(ctx context.Context, argv []string, vars map[string]string)
 	// children do not keep the pipes open.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = time.Second
+	// A background child that keeps stdout open must not hang the run;
+	// the delay is generous because a loaded machine drains pipes slowly.
+	cmd.WaitDelay = 5 * time.Second
 	var stdout limitedBuffer
 	var stderr limitedBuffer
 	stdout.max, stderr.max = maxOutput, 64<<10

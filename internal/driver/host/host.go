@@ -115,7 +115,7 @@ func (d *Driver) Observe(ctx context.Context, env *state.Environment, u *state.U
 		}
 		if h.IsWorse(obs.Health) {
 			obs.Health = h
-			obs.HealthDetail = ho.Host + hostSep(ho.Host) + ho.Error
+			obs.HealthDetail = ho.Host + hostSep(ho.Host) + ho.Detail
 		}
 	}
 	for i, ho := range per {
@@ -170,11 +170,8 @@ func (d *Driver) observeHost(ctx context.Context, u *state.Unit, h string) (driv
 	if port == 0 {
 		port = u.Port
 	}
-	ho.Health, ho.Error = d.probe(ctx, c, l, u, rec, port, h)
-	if ho.Health == driver.HealthUnhealthy {
-		// A health failure is an observation, not a failure to observe.
-		ho.Error = ""
-	}
+	// A health failure is an observation, not a failure to observe.
+	ho.Health, ho.Detail = d.probe(ctx, c, l, u, rec, port, h)
 	return ho, rec, prev
 }
 

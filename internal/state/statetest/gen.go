@@ -18,6 +18,8 @@ type Options struct {
 	Target string
 	// Root is the host target's root; {env} is replaced.
 	Root string
+	// NoHealth leaves out health checks (observe then reads records only).
+	NoHealth bool
 }
 
 // Generate writes a state repository of o.Units units per environment in
@@ -33,7 +35,7 @@ func Generate(dir string, o Options) error {
 		o.Root = "/var/tmp/gearshift-gen/{env}"
 	}
 	files := map[string]string{
-		"cue.mod/module.cue": "module: \"example.com/gen@v0\"\nlanguage: version: \"v0.17.0\"\n",
+		"cue.mod/module.cue":          "module: \"example.com/gen@v0\"\nlanguage: version: \"v0.17.0\"\n",
 		"environments/frameworks.cue": "package gearshift\n\nframeworks: fw: {latest: \"2.0.0\", released: \"2026-01-01\", grace: \"7d\"}\n",
 	}
 	for _, env := range o.Envs {
@@ -62,9 +64,11 @@ units: "u%05d": {
 	frameworks: fw: "2.0.0"
 	target: "t"
 	port:   %d
-	health: http: {url: "http://127.0.0.1:%d/healthz", body: "ok"}
 	verify: command: ["./bin/check", "--unit", "u%05d"]
-`, i, i%50, 20000+i%40000, 20000+i%40000, i)
+`, i, i%50, 20000+i%40000, i)
+				if !o.NoHealth {
+					fmt.Fprintf(&b, "\thealth: http: {url: \"http://127.0.0.1:%d/healthz\", body: \"ok\"}\n", 20000+i%40000)
+				}
 				if i%10 != 0 {
 					fmt.Fprintf(&b, "\tdependsOn: [\"u%05d\"]\n", i-i%10)
 				}
