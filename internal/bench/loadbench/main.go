@@ -28,6 +28,12 @@ func main() {
 	runs := flag.Int("runs", 3, "runs of each command; the best is reported")
 	planMode := flag.Int("plan", 0, "instead: plan N units x 3 environments with host records on disk, against loading alone")
 	flag.Parse()
+	// The commands run in the generated trees: make their paths absolute.
+	for _, p := range []*string{gs, cue} {
+		if abs, err := filepath.Abs(*p); err == nil {
+			*p = abs
+		}
+	}
 	if *planMode > 0 {
 		benchPlan(*gs, *planMode, *runs)
 		return
