@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -50,7 +51,9 @@ func Load(ctx context.Context, root string, names []string, opts Options) (*Stat
 		opts.Now = time.Now
 	}
 	if opts.Parallelism <= 0 {
-		opts.Parallelism = 4
+		// One environment per core: more only adds to peak memory, as each
+		// evaluation allocates heavily and is CPU-bound.
+		opts.Parallelism = runtime.GOMAXPROCS(0)
 	}
 	root, err := filepath.Abs(root)
 	if err != nil {
