@@ -4,6 +4,12 @@
 // releases/<id>/, switched atomically by renaming a new symlink over it,
 // and releases/<id>.json is the release record, written atomically.
 //
+// It observes units (Observe, Inventory) and deploys them (Deploy,
+// Rollback, Prune: driver.Deployer) with the recreate, rolling and
+// blue/green strategies, starting releases with the process, systemd or
+// command service manager and switching an nginx upstream for blue/green.
+// Every file operation and command goes through a transport.Transport.
+//
 // The host driver never runs a shell on this machine; over SSH every
 // command is an argv quoted for the remote shell, and host keys are always
 // verified against the target's known_hosts file.
@@ -14,34 +20,41 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
+	"time"
 
 	"github.com/gearshift-dev/gearshift/internal/driver"
+	"github.com/gearshift-dev/gearshift/internal/driver/host/transport"
 	"github.com/gearshift-dev/gearshift/internal/state"
 )
 
-// Conn is what the host driver needs of a transport to one host.
-type Conn interface {
-	Reader
-	Host() string
-}
+// Conn is the connection to one host: every file operation and command of
+// the driver goes through it, so that the release logic is written once for
+// this machine and for SSH.
+type Conn = transport.Transport
 
 // Connector opens (or reuses) the connection to one host of a target; host
 // is "" for the local transport.
 type Connector func(ctx context.Context, t *state.HostTarget, host string) (Conn, error)
 
-// Driver observes (and in apply, deploys) units of one host target.
+// Driver observes, deploys, rolls back and prunes units of one host target
+// (driver.Deployer).
 type Driver struct {
 	Name    string
 	Target  *state.HostTarget
 	Connect Connector
-	// PidAlive reports whether a local process runs; nil uses kill(pid, 0).
-	PidAlive func(pid int) bool
+	// Event receives progress messages of Rollback and Prune, and of Deploy
+	// when its request has no Event of its own; it may be nil.
+	Event func(msg string)
+	// Now is the clock of records that Rollback renews; nil is time.Now.
+	Now func() time.Time
+	// StopTimeout is how long a process may take to exit after SIGTERM
+	// before it is killed; zero is 10s.
+	StopTimeout time.Duration
 }
+
+var _ driver.Deployer = (*Driver)(nil)
 
 // hosts lists the target's hosts: "" alone for a local target.
 func (d *Driver) hosts() []string {
@@ -49,6 +62,42 @@ func (d *Driver) hosts() []string {
 		return []string{""}
 	}
 	return d.Target.Hosts
+}
+
+// hostName is how a host is named in messages and results.
+func hostName(h string) string {
+	if h == "" {
+		return "local"
+	}
+	return h
+}
+
+// layout is the unit's layout on host h. A root containing {host} gives
+// each host its own directory: hosts that share a filesystem (NFS) must
+// not write the same release directories and `current` link, and the
+// tests' "hosts" are all this machine.
+func (d *Driver) layout(h, unit string) (Layout, error) {
+	root, err := d.root(h)
+	if err != nil {
+		return Layout{}, err
+	}
+	if !ValidID(unit) {
+		return Layout{}, fmt.Errorf("invalid unit name %q", unit)
+	}
+	return Layout{Root: root, Unit: unit}, nil
+}
+
+// root is the target's root on host h, {host} replaced.
+func (d *Driver) root(h string) (string, error) {
+	root := d.Target.Root
+	if strings.Contains(root, "{host}") {
+		name := hostName(h)
+		if strings.ContainsAny(name, "/\x00") || name == "." || name == ".." {
+			return "", fmt.Errorf("host %q cannot be part of a path ({host} in root %s)", name, root)
+		}
+		root = strings.ReplaceAll(root, "{host}", name)
+	}
+	return root, nil
 }
 
 // Observe reads the release record on every host of the target and probes
@@ -145,17 +194,13 @@ func hostSep(h string) string {
 }
 
 func (d *Driver) observeHost(ctx context.Context, u *state.Unit, h string) (driver.HostObservation, *Record, *Record) {
-	ho := driver.HostObservation{Host: h, Health: driver.HealthUnknown}
-	if h == "" {
-		ho.Host = "local"
-	}
-	c, err := d.Connect(ctx, d.Target, h)
+	ho := driver.HostObservation{Host: hostName(h), Health: driver.HealthUnknown}
+	hr, err := d.open(ctx, h, u.Name, nil)
 	if err != nil {
 		ho.Error = err.Error()
 		return ho, nil, nil
 	}
-	l := Layout{Root: d.Target.Root, Unit: u.Name}
-	rec, prev, err := ReadCurrent(ctx, c, l)
+	rec, prev, err := ReadCurrent(ctx, hr.c, hr.l)
 	if err != nil {
 		ho.Error = err.Error()
 		return ho, nil, nil
@@ -166,48 +211,9 @@ func (d *Driver) observeHost(ctx context.Context, u *state.Unit, h string) (driv
 	}
 	ho.Version = rec.Version
 	ho.DeployedAt = rec.DeployedAt
-	port := rec.Port
-	if port == 0 {
-		port = u.Port
-	}
 	// A health failure is an observation, not a failure to observe.
-	ho.Health, ho.Detail = d.probe(ctx, c, l, u, rec, port, h)
+	ho.Health, ho.Detail = d.probeOnce(ctx, hr, u, rec)
 	return ho, rec, prev
-}
-
-// probe checks the unit's health on one host: its health check when it
-// declares one (HTTP checks are made from here against the host), else
-// whether its process runs (process service manager, local only).
-func (d *Driver) probe(ctx context.Context, c Conn, l Layout, u *state.Unit, rec *Record, port int, h string) (driver.Health, string) {
-	if u.Health != nil && u.Health.HTTP != nil {
-		hc := *u.Health
-		httpc := *hc.HTTP
-		if h != "" {
-			httpc.URL = replaceLoopback(httpc.URL, hostOnly(h))
-		}
-		hc.HTTP = &httpc
-		health, detail := driver.Probe(ctx, &hc, u.Name, port, nil)
-		return health, detail
-	}
-	if d.Target.Service == "process" && d.Target.Local {
-		b, err := c.ReadFile(ctx, l.PidFile(rec.Slot))
-		if err != nil {
-			return driver.HealthUnhealthy, "no pid file: the process is not running"
-		}
-		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-		if err != nil || pid <= 0 {
-			return driver.HealthUnhealthy, "corrupt pid file " + l.PidFile(rec.Slot)
-		}
-		alive := d.PidAlive
-		if alive == nil {
-			alive = pidAlive
-		}
-		if !alive(pid) {
-			return driver.HealthUnhealthy, fmt.Sprintf("process %d is not running", pid)
-		}
-		return driver.HealthHealthy, ""
-	}
-	return driver.HealthUnknown, "no health check declared"
 }
 
 // Inventory lists the units with a current release on the target's first
@@ -220,7 +226,11 @@ func (d *Driver) Inventory(ctx context.Context, env *state.Environment, target s
 			lastErr = err
 			continue
 		}
-		names, err := c.ReadDir(ctx, d.Target.Root)
+		root, err := d.root(h)
+		if err != nil {
+			return nil, err
+		}
+		names, err := c.ReadDir(ctx, root)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil, nil
@@ -233,34 +243,11 @@ func (d *Driver) Inventory(ctx context.Context, env *state.Environment, target s
 			if n == "" || n[0] == '.' {
 				continue
 			}
-			if _, err := c.Readlink(ctx, Layout{Root: d.Target.Root, Unit: n}.Current()); err == nil {
+			if _, err := c.Readlink(ctx, Layout{Root: root, Unit: n}.Current()); err == nil {
 				units = append(units, n)
 			}
 		}
 		return units, nil
 	}
 	return nil, lastErr
-}
-
-func pidAlive(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
-}
-
-func hostOnly(h string) string {
-	if host, _, err := net.SplitHostPort(h); err == nil {
-		return host
-	}
-	return h
-}
-
-// replaceLoopback points a health URL written for the host itself
-// (127.0.0.1, localhost) at the remote host.
-func replaceLoopback(url, host string) string {
-	for _, lo := range []string{"//127.0.0.1", "//localhost"} {
-		if i := strings.Index(url, lo); i >= 0 {
-			return url[:i] + "//" + host + url[i+len(lo):]
-		}
-	}
-	return url
 }

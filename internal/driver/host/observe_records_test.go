@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -118,11 +119,12 @@ func TestObserveRecords(t *testing.T) {
 }
 
 // TestObserveProcess: without a health check, a process-managed unit is
-// healthy while the process in its pid file runs.
+// healthy while the process in its pid file runs in one of its releases;
+// a pid file naming another program (a reused pid) does not count.
 func TestObserveProcess(t *testing.T) {
 	root := t.TempDir()
 	at := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
-	putRelease(t, root, "worker", "2.0.0", at, "", true)
+	id := putRelease(t, root, "worker", "2.0.0", at, "", true)
 	l := Layout{Root: root, Unit: "worker"}
 	if err := os.MkdirAll(l.Run(), 0o755); err != nil {
 		t.Fatal(err)
@@ -130,17 +132,30 @@ func TestObserveProcess(t *testing.T) {
 	d := &Driver{Name: "local", Target: &state.HostTarget{Local: true, Root: root, Service: "process"}, Connect: localConnect}
 	u := &state.Unit{Name: "worker", Version: "2.0.0", Target: "local"}
 	ctx := context.Background()
-	if o := d.Observe(ctx, &state.Environment{Name: "dev"}, u); o.Health != driver.HealthUnhealthy {
+	env := &state.Environment{Name: "dev"}
+	if o := d.Observe(ctx, env, u); o.Health != driver.HealthUnhealthy {
 		t.Errorf("no pid file: %+v, want unhealthy", o)
+	}
+	pid, err := transport.Local().StartDetached(ctx, []string{"sleep", "30"}, l.Release(id), nil, l.LogFile(""), l.PidFile(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := d.Observe(ctx, env, u); o.Health != driver.HealthHealthy {
+		t.Errorf("live pid: %+v, want healthy", o)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for alive(pid) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if o := d.Observe(ctx, env, u); o.Health != driver.HealthUnhealthy {
+		t.Errorf("dead pid: %+v, want unhealthy", o)
 	}
 	if err := os.WriteFile(l.PidFile(""), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if o := d.Observe(ctx, &state.Environment{Name: "dev"}, u); o.Health != driver.HealthHealthy {
-		t.Errorf("live pid: %+v, want healthy", o)
-	}
-	d.PidAlive = func(int) bool { return false }
-	if o := d.Observe(ctx, &state.Environment{Name: "dev"}, u); o.Health != driver.HealthUnhealthy {
-		t.Errorf("dead pid: %+v, want unhealthy", o)
+	if o := d.Observe(ctx, env, u); o.Health != driver.HealthUnhealthy {
+		t.Errorf("pid of another program: %+v, want unhealthy", o)
 	}
 }

@@ -60,7 +60,14 @@ func (l Layout) LogFile(slot string) string {
 }
 
 // Slot is the link of a blue/green slot: <root>/<unit>/slots/<slot>.
-func (l Layout) Slot(slot string) string { return path.Join(l.Dir(), "slots", slot) }
+func (l Layout) Slot(slot string) string { return path.Join(l.Slots(), slot) }
+
+// Slots is the directory of the blue/green slot links.
+func (l Layout) Slots() string { return path.Join(l.Dir(), "slots") }
+
+// Attempt is <root>/<unit>/deploy.json, the marker of the last deploy that
+// touched the host (see attempt).
+func (l Layout) Attempt() string { return path.Join(l.Dir(), "deploy.json") }
 
 // Reader is the part of a transport that observing needs.
 type Reader interface {
@@ -119,7 +126,22 @@ func ReadRecord(ctx context.Context, r Reader, l Layout, id string) (*Record, er
 // NewID names a release: its version and the UTC time of the deploy, so
 // that IDs sort by time for each version and never collide for one unit.
 func NewID(version string, at time.Time) string {
-	return version + "-" + at.UTC().Format("20060102T150405.000000000Z")
+	return version + "-" + at.UTC().Format(idTimeLayout)
+}
+
+// idTimeLayout is the time part of a release id.
+const idTimeLayout = "20060102T150405.000000000Z"
+
+// IDTime returns the deploy time encoded in a release id, and false for a
+// name that is not a release id made by NewID (which the driver then never
+// removes).
+func IDTime(id string) (time.Time, bool) {
+	i := strings.LastIndexByte(id, '-')
+	if i <= 0 || !ValidID(id) {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(idTimeLayout, id[i+1:])
+	return t, err == nil
 }
 
 // ValidID reports whether id can be a release directory name.

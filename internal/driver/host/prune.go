@@ -1,0 +1,149 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gearshift-dev/gearshift/internal/state"
+)
+
+// pruneReleases keeps the newest keepReleases releases of the unit on host
+// and removes the others (directory, record, archive), but never the
+// current release, its previous one, the releases of the blue/green slots,
+// or anything whose name is not a release id.
+func (d *Driver) pruneReleases(ctx context.Context, host string, u *state.Unit, event func(string)) error {
+	h, err := d.open(ctx, host, u.Name, event)
+	if err != nil {
+		return err
+	}
+	keep := d.Target.KeepReleases
+	if keep <= 0 {
+		keep = 5
+	}
+	protect := map[string]bool{}
+	cur, prev, err := ReadCurrent(ctx, h.c, h.l)
+	if err != nil {
+		return err
+	}
+	if cur != nil {
+		protect[cur.ID] = true
+		protect[cur.Previous] = true
+	}
+	if prev != nil {
+		protect[prev.ID] = true
+	}
+	for _, slot := range slots {
+		if id, err := h.slotID(ctx, slot); err == nil && id != "" {
+			protect[id] = true
+		}
+	}
+	names, err := h.c.ReadDir(ctx, h.l.Releases())
+	if err != nil {
+		return err
+	}
+	type rel struct {
+		id string
+		at time.Time
+	}
+	var rels []rel
+	seen := map[string]bool{}
+	for _, n := range names {
+		id := strings.TrimSuffix(n, ".json")
+		if seen[id] {
+			continue
+		}
+		if at, ok := IDTime(id); ok {
+			seen[id] = true
+			rels = append(rels, rel{id, at})
+		}
+	}
+	sort.Slice(rels, func(i, j int) bool {
+		if !rels[i].at.Equal(rels[j].at) {
+			return rels[i].at.After(rels[j].at)
+		}
+		return rels[i].id > rels[j].id
+	})
+	archives, _ := h.c.ReadDir(ctx, h.l.Archive())
+	for i, r := range rels {
+		if i < keep || protect[r.id] {
+			continue
+		}
+		for _, p := range []string{h.l.Release(r.id), h.l.Record(r.id)} {
+			if err := h.c.RemoveAll(ctx, p); err != nil {
+				return err
+			}
+		}
+		for _, a := range archives {
+			if strings.HasPrefix(a, r.id+".") || a == r.id {
+				if err := h.c.RemoveAll(ctx, path.Join(h.l.Archive(), a)); err != nil {
+					return err
+				}
+			}
+		}
+		h.say("removed old release %s", r.id)
+	}
+	return nil
+}
+
+// Prune stops everything of a unit that is no longer declared and removes
+// <root>/<unit> on every host. The proxy's upstream file, if any, is left
+// alone: the proxy's config includes it, and removing it would break the
+// proxy until its config is edited.
+func (d *Driver) Prune(ctx context.Context, env *state.Environment, target, unit string) error {
+	hosts := d.hosts()
+	event := d.events(nil)
+	errs := d.eachHost(hosts, func(h string) error { return d.pruneHost(ctx, h, unit, event) })
+	for i, err := range errs {
+		if err != nil && len(hosts) > 1 {
+			errs[i] = fmt.Errorf("host %s: %w", hostName(hosts[i]), err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (d *Driver) pruneHost(ctx context.Context, host, unit string, event func(string)) error {
+	h, err := d.open(ctx, host, unit, event)
+	if err != nil {
+		return err
+	}
+	if ok, err := h.c.Exists(ctx, h.l.Dir()); err != nil || !ok {
+		return err
+	}
+	cur, _, err := ReadCurrent(ctx, h.c, h.l)
+	if err != nil {
+		h.say("pruning despite an unreadable current release: %v", err)
+		cur = nil
+	}
+	svc := d.service()
+	var errs []error
+	if err := svc.stopAll(ctx, h, cur); err != nil {
+		errs = append(errs, err)
+	}
+	for _, slot := range slots {
+		if cur != nil && cur.Slot == slot {
+			continue // stopped above
+		}
+		if id, err := h.slotID(ctx, slot); err == nil && id != "" {
+			rec, err := ReadRecord(ctx, h.c, h.l, id)
+			if err != nil {
+				rec = &Record{Unit: unit, ID: id, Slot: slot}
+			}
+			if err := svc.stop(ctx, h, rec); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("not removing %s: %w", h.l.Dir(), errors.Join(errs...))
+	}
+	if err := h.c.RemoveAll(ctx, h.l.Dir()); err != nil {
+		return err
+	}
+	h.say("removed %s", h.l.Dir())
+	return nil
+}

@@ -1,0 +1,224 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gearshift-dev/gearshift/internal/driver"
+	"github.com/gearshift-dev/gearshift/internal/state"
+)
+
+// Rollback returns unit u to the release that ran before its last deploy,
+// or, when toVersion is set, to the newest kept release of toVersion.
+//
+// Without toVersion, each host is judged by the deploy marker
+// (<unit>/deploy.json): hosts that the last deploy switched go back to
+// the release before it; the others (a rolling deploy that halted, a
+// deploy that failed before switching, a rollback already done) only have
+// their current release checked, and started if it does not run. So
+// calling Rollback again after a rollback, as a resumed apply may, never
+// goes further back. A host with nothing to return to is an error.
+//
+// Blue/green units switch back in the proxy when the other slot still
+// runs the release; other units stop the current release, switch
+// `current`, start and health-check. The record of the release returned to
+// gets a renewed deployed_at.
+func (d *Driver) Rollback(ctx context.Context, env *state.Environment, u *state.Unit, toVersion string) (driver.DeployResult, error) {
+	res := driver.DeployResult{}
+	if err := d.check(u); err != nil {
+		return res, err
+	}
+	now := d.now().UTC()
+	hosts := d.hosts()
+	event := d.events(nil)
+	type hostState struct {
+		h           *hostRun
+		cur, target *Record
+		att         *attempt
+		err         error
+	}
+	st := make([]hostState, len(hosts))
+	var wg sync.WaitGroup
+	for i, host := range hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := &st[i]
+			if s.h, s.err = d.open(ctx, host, u.Name, event); s.err != nil {
+				return
+			}
+			if s.cur, _, s.err = ReadCurrent(ctx, s.h.c, s.h.l); s.err != nil {
+				return
+			}
+			s.att, s.err = s.h.readAttempt(ctx)
+		}()
+	}
+	wg.Wait()
+	var last *attempt
+	for _, s := range st {
+		if s.att != nil && s.att.newer(last) {
+			last = s.att
+		}
+	}
+	for i := range st {
+		if s := &st[i]; s.err == nil {
+			s.target, s.err = d.rollbackTarget(ctx, s.h, u, s.cur, s.att, last, toVersion)
+		}
+	}
+	batch := d.batch(u)
+	for i := 0; i < len(hosts); i += batch {
+		for j := i; j < min(i+batch, len(hosts)); j++ {
+			if s := &st[j]; s.err == nil {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					s.err = d.rollbackHost(ctx, s.h, u, s.cur, s.target, now)
+				}()
+			}
+		}
+		wg.Wait()
+	}
+	var errs []error
+	for i, s := range st {
+		if s.err != nil {
+			if len(hosts) > 1 {
+				s.err = fmt.Errorf("host %s: %w", hostName(hosts[i]), s.err)
+			}
+			errs = append(errs, s.err)
+			continue
+		}
+		res.Hosts = append(res.Hosts, hostName(hosts[i]))
+		if res.ReleaseID == "" {
+			res.ReleaseID, res.Version = s.target.ID, s.target.Version
+			res.Previous = &driver.Release{ID: s.cur.ID, Version: s.cur.Version, DeployedAt: s.cur.DeployedAt}
+		}
+	}
+	return res, errors.Join(errs...)
+}
+
+// rollbackTarget is the release host h must run after the rollback.
+func (d *Driver) rollbackTarget(ctx context.Context, h *hostRun, u *state.Unit, cur *Record, att, last *attempt, toVersion string) (*Record, error) {
+	if cur == nil {
+		return nil, fmt.Errorf("%s is not deployed: nothing to roll back to", u.Name)
+	}
+	var id string
+	switch {
+	case toVersion != "":
+		if cur.Version == toVersion {
+			return cur, nil
+		}
+		r, err := h.newestRelease(ctx, toVersion)
+		if err != nil {
+			return nil, err
+		}
+		if r == nil {
+			return nil, fmt.Errorf("no release of %s %s is kept: nothing to roll back to", u.Name, toVersion)
+		}
+		return r, nil
+	case last != nil:
+		if att == nil || att.ID != last.ID || cur.ID != last.ID {
+			h.say("the last deploy (%s) does not run here: keeping %s", last.ID, cur.ID)
+			return cur, nil
+		}
+		id = last.Previous
+	default:
+		id = cur.Previous
+	}
+	if id == "" {
+		return nil, fmt.Errorf("%s is the first release of %s: nothing to roll back to", cur.ID, u.Name)
+	}
+	r, err := ReadRecord(ctx, h.c, h.l, id)
+	if err != nil {
+		return nil, fmt.Errorf("cannot roll back to %s: %w", id, err)
+	}
+	if ok, err := h.c.Exists(ctx, h.l.Release(id)); err != nil || !ok {
+		return nil, fmt.Errorf("cannot roll back to %s: its release directory is gone", id)
+	}
+	return r, nil
+}
+
+// newestRelease is the newest kept release of version whose record and
+// directory are intact; nil if there is none.
+func (h *hostRun) newestRelease(ctx context.Context, version string) (*Record, error) {
+	names, err := h.c.ReadDir(ctx, h.l.Releases())
+	if err != nil {
+		return nil, err
+	}
+	type cand struct {
+		id string
+		at time.Time
+	}
+	var cands []cand
+	for _, n := range names {
+		id, ok := strings.CutSuffix(n, ".json")
+		if !ok || !strings.HasPrefix(id, version+"-") {
+			continue
+		}
+		if at, ok := IDTime(id); ok && id == NewID(version, at) {
+			cands = append(cands, cand{id, at})
+		}
+	}
+	sort.Slice(cands, func(i, j int) bool { return cands[i].at.After(cands[j].at) })
+	for _, c := range cands {
+		r, err := ReadRecord(ctx, h.c, h.l, c.id)
+		if err != nil {
+			continue
+		}
+		if ok, _ := h.c.Exists(ctx, h.l.Release(c.id)); ok {
+			return r, nil
+		}
+	}
+	return nil, nil
+}
+
+// rollbackHost makes target run on h in place of cur.
+func (d *Driver) rollbackHost(ctx context.Context, h *hostRun, u *state.Unit, cur, target *Record, now time.Time) error {
+	if target.ID == cur.ID {
+		return d.ensure(ctx, h, u, cur)
+	}
+	h.say("rolling back from %s to %s", cur.ID, target.ID)
+	if strategy(u) == state.StrategyBlueGreen {
+		return d.rollbackBlueGreen(ctx, h, u, cur, target, now)
+	}
+	svc := d.service()
+	if err := svc.stopAll(ctx, h, cur); err != nil {
+		return err
+	}
+	if err := h.switchCurrent(ctx, target.ID); err != nil {
+		d.restart(ctx, h, u, cur)
+		return err
+	}
+	renewed := *target
+	renewed.DeployedAt = now
+	renewed.Slot, renewed.Port = "", 0
+	if err := h.writeRecord(ctx, &renewed); err != nil {
+		return err
+	}
+	if err := svc.start(ctx, h, u, &renewed); err != nil {
+		return err
+	}
+	return d.waitHealthy(ctx, h, u, &renewed)
+}
+
+// ensure makes sure the current release runs, is healthy and, for
+// blue/green, is what the proxy routes to.
+func (d *Driver) ensure(ctx context.Context, h *hostRun, u *state.Unit, cur *Record) error {
+	if !d.isRunning(ctx, h, u, cur) {
+		h.say("%s does not run: starting it", cur.ID)
+		if err := d.service().start(ctx, h, u, cur); err != nil {
+			return err
+		}
+	}
+	if err := d.waitHealthy(ctx, h, u, cur); err != nil {
+		return err
+	}
+	if strategy(u) == state.StrategyBlueGreen && cur.Slot != "" && !d.proxyPointsAt(ctx, h, u, cur) {
+		return d.switchProxy(ctx, h, u, cur)
+	}
+	return nil
+}
