@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/gearshift
 PKGS    := ./...
 
-.PHONY: all build deps test demo bench bench-load bench-plan lint clean
+.PHONY: all build deps test demo demo-gear dist dist-checksums bench bench-load bench-plan bench-apply lint clean
 
 all: build
 
@@ -21,16 +21,37 @@ test: deps
 	$(GO) test -count=1 -timeout 20m $(PKGS)
 
 # The main job on the embedded default: the demo state in environments/,
-# on this machine.
-demo: deps build
+# on this machine: deploys dev (scripts/demo.sh says what and where).
+demo: deps build demo-gear dist
 	./scripts/demo.sh
 
+# demo-gear for the demo's verify commands (./bin/demo-gear check URL).
+demo-gear:
+	$(GO) build -o bin/demo-gear ./cmd/demo-gear
+
+# The demo's release tarballs, dist/<unit>-<version>.tar.gz and
+# dist/SHA256SUMS, built reproducibly and checked against the checksums
+# committed in environments/*/units.cue (scripts/mkdist says what to do
+# when they differ).
+dist:
+	$(GO) run ./scripts/mkdist
+
+# Write this machine's tarball checksums into the demo state, after a change
+# to cmd/demo-gear or on another toolchain or platform.
+dist-checksums:
+	$(GO) run ./scripts/mkdist -update
+
 # Benchmarks print their figures; none of them is a pass/fail test.
-bench: bench-load bench-plan
+bench: bench-load bench-plan bench-apply
 
 bench-load: build
 	$(GO) build -o bin/cue cuelang.org/go/cmd/cue
 	$(GO) run ./internal/bench/loadbench -gearshift $(BIN) -cue bin/cue
+
+# apply of 200 demo-gear units on this machine (host driver, local
+# transport, process manager) at the default parallelism: wall time.
+bench-apply: build
+	$(GO) run ./internal/bench/applybench -gearshift $(BIN)
 
 bench-plan: build
 	$(GO) run ./internal/bench/loadbench -gearshift $(BIN) -plan 2000

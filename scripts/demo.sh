@@ -1,10 +1,44 @@
 #!/usr/bin/env bash
-# The README's main job: check the demo state in environments/ and show what
-# gearshift would do on this machine.
+# The README's main job: deploy the demo state's dev environment to this
+# machine and show its status. `make demo` runs it after building gearshift,
+# demo-gear and the release tarballs (make dist).
+#
+# dev's seven units are demo-gear releases from dist/, each a process on a
+# loopback port (18081-18086); planner is blue/green (18091/18092) behind
+# the demo's own nginx on 127.0.0.1:18080, which this script starts when it
+# is not running. Everything lives under /var/tmp/gearshift-demo/dev.
+# Run it again: the second run has nothing to do.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=./bin/gearshift
+root=/var/tmp/gearshift-demo/dev
+ngx=$root/nginx
+
+mkdir -p "$ngx/tmp"
+cp scripts/demo-nginx.conf "$ngx/nginx.conf"
+# nginx refuses a config whose include is missing: until gearshift deploys
+# planner and writes its upstream, point it at the first slot.
+if [ ! -f "$ngx/planner-upstream.conf" ]; then
+  printf 'upstream planner {\n    server 127.0.0.1:18091;\n}\n' > "$ngx/planner-upstream.conf"
+fi
+if ! command -v nginx >/dev/null; then
+  echo "demo: nginx is not installed: run make deps (scripts/install-deps.sh)" >&2
+  exit 1
+fi
+if [ -f "$ngx/nginx.pid" ] && kill -0 "$(cat "$ngx/nginx.pid")" 2>/dev/null; then
+  echo "demo: nginx runs (pid $(cat "$ngx/nginx.pid")) on 127.0.0.1:18080"
+else
+  nginx -q -e "$ngx/error.log" -c "$ngx/nginx.conf"
+  echo "demo: started nginx on 127.0.0.1:18080 (config $ngx/nginx.conf)"
+fi
+
 $bin validate
-$bin list
-$bin plan dev || true
-$bin status
+# apply exits 3 when a policy denies an action; dev has none (its framework
+# policy is "bump"): any non-zero exit is a failure of the demo.
+$bin apply dev
+$bin status dev
+echo
+echo "demo: planner through nginx:"
+./bin/demo-gear check http://127.0.0.1:18080/
+echo "demo: greeter directly:"
+./bin/demo-gear check http://127.0.0.1:18081/

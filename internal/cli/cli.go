@@ -12,6 +12,8 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/gearshift-dev/gearshift/internal/actions"
+	"github.com/gearshift-dev/gearshift/internal/gitops"
 	"github.com/gearshift-dev/gearshift/internal/state"
 )
 
@@ -30,6 +32,18 @@ type env struct {
 	ref    string
 	output string
 	color  bool
+	// statusBranch is the branch of the state repo holding the status
+	// records; noStatus (apply's --no-status) skips writing them.
+	statusBranch string
+	noStatus     bool
+	// githubRepo is owner/repo for pull requests and comments
+	// (--github-repo, else GITHUB_REPOSITORY).
+	githubRepo string
+
+	// co is the state repo checked out by e.checkout, once per run.
+	co *gitops.Checkout
+	// gha is the GitHub Actions run, read once by e.actions.
+	gha *actions.Actions
 }
 
 type command struct {
@@ -40,6 +54,9 @@ type command struct {
 	// flags adds the command's own flags; run gets the positional args.
 	flags func(fs *pflag.FlagSet)
 	run   func(ctx context.Context, e *env, args []string) error
+	// writesStatus adds --no-status: the command writes status records
+	// with writeStatus (apply, rollback).
+	writesStatus bool
 }
 
 func commands() []*command {
@@ -47,7 +64,11 @@ func commands() []*command {
 		validateCmd(),
 		listCmd(),
 		planCmd(),
+		bumpCmd(),
+		promoteCmd(),
 		statusCmd(),
+		applyCmd(),
+		rollbackCmd(),
 		schemaCmd(),
 		versionCmd(),
 	}
@@ -56,8 +77,14 @@ func commands() []*command {
 // Main runs gearshift with args (without the program name) and returns the
 // process exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	e := &env{stdout: stdout, stderr: stderr, getenv: os.Getenv, now: time.Now}
-	if v := os.Getenv("GEARSHIFT_NOW"); v != "" {
+	return run(ctx, args, stdout, stderr, os.Getenv)
+}
+
+// run is Main with the process environment read through getenv, so that
+// tests can run commands in parallel, each with its own variables.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	e := &env{stdout: stdout, stderr: stderr, getenv: getenv, now: time.Now}
+	if v := getenv("GEARSHIFT_NOW"); v != "" {
 		// A fixed clock for reproducible plans in tests and demos.
 		t, err := time.Parse(time.RFC3339, v)
 		if err != nil {
@@ -86,7 +113,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: gearshift %s\n\n%s\n\nFlags:\n%s", cmd.usage, cmd.summary, fs.FlagUsages())
 	}
-	fs.StringVar(&e.repo, "repo", ".", "the state repository: a directory")
+	fs.StringVar(&e.repo, "repo", ".", "the state repository: a directory, or a git URL cloned into the cache ($XDG_CACHE_HOME/gearshift)")
+	fs.StringVar(&e.ref, "ref", "", "the branch or tag of the state repository to use (with a directory: must be the one checked out)")
+	fs.StringVar(&e.statusBranch, "status-branch", gitops.DefaultStatusBranch, "the branch of the state repository that holds the status records")
+	fs.StringVar(&e.githubRepo, "github-repo", "", "the GitHub repository (owner/repo) for pull requests and comments (default $GITHUB_REPOSITORY)")
+	if cmd.writesStatus {
+		fs.BoolVar(&e.noStatus, "no-status", false, "do not write the status record to the status branch")
+	}
 	fs.StringVarP(&e.output, "output", "o", "text", "output format: text or json")
 	noColor := fs.Bool("no-color", false, "never colour the output (also NO_COLOR)")
 	logLevel := fs.String("log-level", "warn", "log level on stderr: debug, info, warn, error")
@@ -105,7 +138,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return ExitFailure
 	}
 	e.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
-	e.color = !*noColor && os.Getenv("NO_COLOR") == "" && isTerminal(stdout)
+	e.color = !*noColor && getenv("NO_COLOR") == "" && isTerminal(stdout)
+	if err := e.maskSecrets(); err != nil {
+		fmt.Fprintf(stderr, "gearshift: %v\n", err)
+		return ExitFailure
+	}
 	if e.output != "text" && e.output != "json" && !(cmd.name == "plan" && e.output == "markdown") {
 		fmt.Fprintf(stderr, "gearshift: --output must be text or json, not %q\n", e.output)
 		return ExitFailure
@@ -116,14 +153,14 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var diags state.Diagnostics
 	if errors.As(err, &diags) {
-		printDiagnostics(stderr, diags)
+		e.framed(stderr, func(w io.Writer) { printDiagnostics(w, diags) })
 		return ExitInvalid
 	}
 	var ee *exitError
 	if errors.As(err, &ee) && ee.err == nil {
 		return ee.code
 	}
-	fmt.Fprintf(stderr, "gearshift %s: %v\n", cmd.name, err)
+	e.framed(stderr, func(w io.Writer) { fmt.Fprintf(w, "gearshift %s: %v\n", cmd.name, err) })
 	return codeOf(err)
 }
 
@@ -168,9 +205,13 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-// load reads the state repository named by --repo.
+// load reads the state repository named by --repo and --ref.
 func (e *env) load(ctx context.Context, names []string) (*state.State, error) {
-	return state.Load(ctx, e.repo, names, state.Options{Now: e.now})
+	c, err := e.checkout(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return state.Load(ctx, c.Dir, names, state.Options{Now: e.now})
 }
 
 func plural(n int, one, many string) string {

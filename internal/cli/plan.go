@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 
+	"github.com/gearshift-dev/gearshift/internal/actions"
 	"github.com/gearshift-dev/gearshift/internal/driver"
 	execdrv "github.com/gearshift-dev/gearshift/internal/driver/exec"
 	"github.com/gearshift-dev/gearshift/internal/driver/host"
@@ -23,6 +26,9 @@ import (
 type observeFlags struct {
 	parallelism int
 	timeout     time.Duration
+	// fromStatus plans with the status records of the status branch
+	// instead of observing the targets (plan --from-status).
+	fromStatus bool
 }
 
 func (o *observeFlags) add(fs *pflag.FlagSet) {
@@ -57,6 +63,20 @@ func (d *drivers) resolve(env *state.Environment, target string) (driver.Observe
 	return nil, fmt.Errorf("target %q has no driver", target)
 }
 
+// deployer resolves a target to the write side of its driver, for apply
+// and rollback. A driver that cannot deploy yet says so per unit.
+func (d *drivers) deployer(env *state.Environment, target string) (driver.Deployer, error) {
+	o, err := d.resolve(env, target)
+	if err != nil {
+		return nil, err
+	}
+	dep, ok := o.(driver.Deployer)
+	if !ok {
+		return nil, fmt.Errorf("the %s driver of target %q cannot deploy in this version of gearshift", env.Targets[target].Driver(), target)
+	}
+	return dep, nil
+}
+
 // planRun is the result of planning the named environments.
 type planRun struct {
 	state *state.State
@@ -65,11 +85,25 @@ type planRun struct {
 
 // makePlan is the data flow of plan: load desired -> observe running ->
 // plan -> judge. The promotion source of an environment is observed too.
+// With of.fromStatus, "observe" reads the status records instead, so the
+// plan needs no credentials for any target.
 func (e *env) makePlan(ctx context.Context, names []string, of observeFlags) (*planRun, error) {
-	// Load every environment: a promotion source may not be among names.
-	st, err := state.Load(ctx, e.repo, nil, state.Options{Now: e.now, KeepExpiredWaivers: true})
+	c, err := e.checkout(ctx)
 	if err != nil {
 		return nil, err
+	}
+	// Load every environment: a promotion source may not be among names.
+	st, err := state.Load(ctx, c.Dir, nil, state.Options{Now: e.now, KeepExpiredWaivers: true})
+	if err != nil {
+		return nil, err
+	}
+	var records *statusRecords
+	observedFrom := "live"
+	if of.fromStatus {
+		if records, err = readStatus(ctx, e, c); err != nil {
+			return nil, fmt.Errorf("plan --from-status: %w", err)
+		}
+		observedFrom = "status"
 	}
 	if len(names) == 0 {
 		names = st.Names()
@@ -89,7 +123,12 @@ func (e *env) makePlan(ctx context.Context, names []string, of observeFlags) (*p
 			return o
 		}
 		env := st.Environments[n]
-		o := driver.ObserveEnvironment(ctx, env, ds.resolve, env.Policies.Prune, oo)
+		var o driver.Observed
+		if records != nil {
+			o = records.observed(env)
+		} else {
+			o = driver.ObserveEnvironment(ctx, env, ds.resolve, env.Policies.Prune, oo)
+		}
 		observed[n] = o
 		return o
 	}
@@ -100,11 +139,17 @@ func (e *env) makePlan(ctx context.Context, names []string, of observeFlags) (*p
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		pe := plan.Compute(plan.Input{Env: env, Observed: obs, ObservedFrom: "live", Now: now})
+		pe := plan.Compute(plan.Input{Env: env, Observed: obs, ObservedFrom: observedFrom, Now: now})
 		var src *policy.Source
 		if pr := env.Promotion; pr != nil {
-			so := observe(pr.From)
-			src = &policy.Source{Env: pr.From, Observed: so.Units}
+			if st.Environments[pr.From] == nil {
+				src = &policy.Source{Env: pr.From, Err: fmt.Sprintf("no environment %q", pr.From)}
+			} else if records != nil && records.records[pr.From] == nil {
+				src = &policy.Source{Env: pr.From, Err: fmt.Sprintf("no status record of %s on %s", pr.From, records.branch)}
+			} else {
+				so := observe(pr.From)
+				src = &policy.Source{Env: pr.From, Observed: so.Units}
+			}
 		}
 		policy.Judge(pe, policy.Input{Env: env, Source: src, Now: now})
 		p.Environments = append(p.Environments, pe)
@@ -124,13 +169,38 @@ func planCmd() *command {
 			of.add(fs)
 			fs.BoolVar(&detailed, "detailed-exitcode", false, "exit 2 when the plan has changes")
 			fs.StringVar(&jsonOut, "json-out", "", "also write the plan's JSON document to this file")
+			fs.BoolVar(&of.fromStatus, "from-status", false, "plan with the status records of the status branch instead of observing the targets (needs no target credentials)")
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
+			gha, err := e.actions()
+			if err != nil {
+				return err
+			}
+			if gha.IsForkPR() && !of.fromStatus {
+				// A fork's pull request gets no secrets, so no target
+				// can be observed: the status records are what there is.
+				gha.Annotate(actions.LevelNotice, "", 0, 0, "gearshift plan", "a pull request from a fork is planned from the status records (--from-status)")
+				of.fromStatus = true
+			}
 			run, err := e.makePlan(ctx, args, of)
+			var diags state.Diagnostics
+			if gha.Active() && errors.As(err, &diags) {
+				// The mistakes quote the user's files: print them framed.
+				e.publishInvalid(ctx, gha, diags, args)
+				if perr := e.untrusted(func(w io.Writer) error { printDiagnostics(w, diags); return nil }); perr != nil {
+					return perr
+				}
+				return withCode(ExitInvalid, nil)
+			}
 			if err != nil {
 				return err
 			}
 			p := run.plan
+			if gha.Active() {
+				if jsonOut, err = e.planJSONPath(jsonOut); err != nil {
+					return err
+				}
+			}
 			if jsonOut != "" {
 				if err := writeJSONFile(jsonOut, func(f *os.File) error { return report.JSON(f, p) }); err != nil {
 					return err
@@ -138,18 +208,48 @@ func planCmd() *command {
 			}
 			switch e.output {
 			case "json":
+				// Every line of indented JSON starts with a bracket or a
+				// quote after its indentation: never a workflow command.
 				err = report.JSON(e.stdout, p)
 			case "markdown":
-				_, err = fmt.Fprint(e.stdout, report.Markdown(p, report.MarkdownOptions{}))
+				err = e.untrusted(func(w io.Writer) error {
+					_, err := fmt.Fprint(w, report.Markdown(p, report.MarkdownOptions{}))
+					return err
+				})
 			default:
-				err = report.Text(e.stdout, p, report.Style{Color: e.color})
+				err = e.untrusted(func(w io.Writer) error { return report.Text(w, p, report.Style{Color: e.color}) })
 			}
 			if err != nil {
 				return err
 			}
-			return planExit(p.Summarize(), detailed)
+			if gha.Active() {
+				if err := e.publishPlan(ctx, gha, p, args, jsonOut); err != nil {
+					return err
+				}
+			}
+			s := p.Summarize()
+			if of.fromStatus {
+				// An environment without a record yet is said in the
+				// plan; it does not make the run fail.
+				s.Errors -= unrecorded(p)
+			}
+			return planExit(s, detailed)
 		},
 	}
+}
+
+// unrecorded counts the units of a --from-status plan whose environment
+// has no status record yet.
+func unrecorded(p *plan.Plan) int {
+	n := 0
+	for _, e := range p.Environments {
+		for _, ue := range e.Errors {
+			if strings.HasPrefix(ue.Error, noRecord) {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // planExit maps a plan to the exit codes of the contract: a deny is 3, a

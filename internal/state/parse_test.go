@@ -84,7 +84,7 @@ func TestWindow(t *testing.T) {
 		{office, mon(17, 0), false},
 		{office, mon(8, 59), false},
 		{office, mon(12, 0).Add(24 * time.Hour), false}, // tuesday
-		{night, mon(1, 30), true},                        // sunday's window, after midnight
+		{night, mon(1, 30), true},                       // sunday's window, after midnight
 		{night, mon(2, 0), false},
 		{night, mon(23, 0), false}, // monday night is not in it
 	}

@@ -1,0 +1,204 @@
+package apply
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"time"
+)
+
+// Journal events.
+const (
+	EventRunStart    = "run-start"
+	EventActionStart = "action-start"
+	EventActionEnd   = "action-end"
+	EventRunEnd      = "run-end"
+)
+
+// Entry is one line of the journal. It holds names, versions, results and
+// error messages: never the value of an environment variable.
+type Entry struct {
+	Time  time.Time `json:"time"`
+	Run   string    `json:"run"`
+	Event string    `json:"event"`
+	// run-start
+	Environment string   `json:"environment,omitempty"`
+	Holder      string   `json:"holder,omitempty"`
+	PID         int      `json:"pid,omitempty"`
+	Command     []string `json:"command,omitempty"`
+	// action-start and action-end
+	Unit string `json:"unit,omitempty"`
+	Type string `json:"type,omitempty"`
+	From string `json:"from,omitempty"`
+	To   string `json:"to,omitempty"`
+	// Release is the release an action deployed (action-end).
+	Release string `json:"release,omitempty"`
+	// Result is an Outcome for action-end, or ok, failed, interrupted for
+	// run-end.
+	Result string `json:"result,omitempty"`
+	Error  string `json:"error,omitempty"`
+	// Closes names the earlier run whose unfinished action this action-end
+	// settles, once a later run has repaired the unit.
+	Closes string `json:"closes,omitempty"`
+}
+
+// JournalFile is the journal's file name for env.
+func JournalFile(env string) string { return env + ".journal.jsonl" }
+
+// Journal appends entries for one run. Each entry is one write followed by
+// fsync: when Append returns, the entry survives a crash.
+type Journal struct {
+	dir  Dir
+	name string
+	run  string
+	now  func() time.Time
+}
+
+// NewJournal returns the journal of env in dir for run.
+func NewJournal(dir Dir, env, run string, now func() time.Time) *Journal {
+	if now == nil {
+		now = time.Now
+	}
+	return &Journal{dir: dir, name: JournalFile(env), run: run, now: now}
+}
+
+// Append writes e with the run and the time filled in.
+func (j *Journal) Append(ctx context.Context, e Entry) error {
+	e.Run = j.run
+	if e.Time.IsZero() {
+		e.Time = j.now().UTC()
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	if err := j.dir.Append(ctx, j.name, append(b, '\n')); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	return nil
+}
+
+// Where names the journal file.
+func (j *Journal) Where() string { return j.dir.Path(j.name) }
+
+// Unfinished is an action a run started and never ended: the run was
+// killed, or lost its machine, in the middle of it.
+type Unfinished struct {
+	// Run is the last run that left the unit unfinished; Runs are all of
+	// them (a repair can itself be interrupted), oldest first.
+	Run     string
+	Runs    []string
+	Unit    string
+	Type    string
+	From    string
+	To      string
+	Started time.Time
+}
+
+// Failure is the last failed-and-rolled-back deploy of a unit.
+type Failure struct {
+	Version string
+	At      time.Time
+}
+
+// History is what a new run needs from the journal.
+type History struct {
+	Unfinished []Unfinished
+	// Failures are the last rolled-back version of each unit.
+	Failures map[string]Failure
+	// Torn counts lines that did not parse (a crash in mid-write).
+	Torn int
+}
+
+// ReadHistory reads env's journal in dir. A missing journal is empty.
+func ReadHistory(ctx context.Context, dir Dir, env string) (History, error) {
+	h := History{Failures: map[string]Failure{}}
+	b, err := dir.ReadFile(ctx, JournalFile(env))
+	if errors.Is(err, fs.ErrNotExist) {
+		return h, nil
+	}
+	if err != nil {
+		return h, fmt.Errorf("journal: %w", err)
+	}
+	open := map[string]Unfinished{}
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var e Entry
+		if err := json.Unmarshal(line, &e); err != nil {
+			h.Torn++
+			continue
+		}
+		switch e.Event {
+		case EventActionStart:
+			open[e.Run+"\x00"+e.Unit] = Unfinished{Run: e.Run, Unit: e.Unit, Type: e.Type, From: e.From, To: e.To, Started: e.Time}
+		case EventActionEnd:
+			run := e.Run
+			if e.Closes != "" {
+				run = e.Closes
+			}
+			delete(open, run+"\x00"+e.Unit)
+			switch Outcome(e.Result) {
+			case RolledBack:
+				// A deploy that was rolled back failed at its To; a
+				// manual rollback marks the version it left.
+				v := e.To
+				if e.Type == "rollback" {
+					v = e.From
+				}
+				h.Failures[e.Unit] = Failure{Version: v, At: e.Time}
+			case Deployed, Redeployed:
+				if f, ok := h.Failures[e.Unit]; ok && f.Version == e.To {
+					delete(h.Failures, e.Unit)
+				}
+			}
+		}
+	}
+	// One entry per unit: the newest run, the oldest known previous
+	// version (the last release known to have worked before the chain of
+	// interrupted runs).
+	opens := make([]Unfinished, 0, len(open))
+	for _, u := range open {
+		opens = append(opens, u)
+	}
+	sort.Slice(opens, func(i, j int) bool { return opens[i].Started.Before(opens[j].Started) })
+	byUnit := map[string]int{}
+	for _, u := range opens {
+		i, ok := byUnit[u.Unit]
+		if !ok {
+			u.Runs = []string{u.Run}
+			byUnit[u.Unit] = len(h.Unfinished)
+			h.Unfinished = append(h.Unfinished, u)
+			continue
+		}
+		prev := h.Unfinished[i]
+		u.Runs = append(prev.Runs, u.Run)
+		if prev.From != "" {
+			u.From = prev.From
+		}
+		h.Unfinished[i] = u
+	}
+	sort.Slice(h.Unfinished, func(i, j int) bool {
+		a, b := h.Unfinished[i], h.Unfinished[j]
+		if !a.Started.Equal(b.Started) {
+			return a.Started.Before(b.Started)
+		}
+		return a.Unit < b.Unit
+	})
+	return h, nil
+}
+
+// NewRunID names a run: its start time and a random suffix, so that runs
+// sort by time and never collide.
+func NewRunID(now time.Time) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}

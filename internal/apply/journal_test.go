@@ -1,0 +1,63 @@
+package apply
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestReadHistory(t *testing.T) {
+	ctx := context.Background()
+	d := LocalDir(t.TempDir())
+	t0 := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	lines := []Entry{
+		// Run A: api deployed, web rolled back, db started and never ended.
+		{Run: "A", Event: EventRunStart, Time: at(0)},
+		{Run: "A", Event: EventActionStart, Unit: "api", Type: "deploy", From: "1", To: "2", Time: at(1)},
+		{Run: "A", Event: EventActionEnd, Unit: "api", Type: "deploy", From: "1", To: "2", Result: "deployed", Time: at(2)},
+		{Run: "A", Event: EventActionStart, Unit: "web", Type: "deploy", From: "1", To: "2", Time: at(3)},
+		{Run: "A", Event: EventActionEnd, Unit: "web", Type: "deploy", From: "1", To: "2", Result: "rolled-back", Time: at(4)},
+		{Run: "A", Event: EventActionStart, Unit: "db", Type: "deploy", From: "5", To: "6", Time: at(5)},
+		// Run B resumed db, rolling it back, and was killed in the middle.
+		{Run: "B", Event: EventRunStart, Time: at(10)},
+		{Run: "B", Event: EventActionStart, Unit: "db", Type: "rollback", From: "6", To: "5", Time: at(11)},
+		// Run C: a manual rollback of api from 2.
+		{Run: "C", Event: EventActionStart, Unit: "api", Type: "rollback", From: "2", To: "1", Time: at(20)},
+		{Run: "C", Event: EventActionEnd, Unit: "api", Type: "rollback", From: "2", To: "1", Result: "rolled-back", Time: at(21)},
+		// Run D closed an unfinished action of an older run Z.
+		{Run: "Z", Event: EventActionStart, Unit: "old", Type: "deploy", To: "1", Time: at(22)},
+		{Run: "D", Event: EventActionEnd, Unit: "old", Result: "resumed", Closes: "Z", Time: at(23)},
+	}
+	for _, e := range lines {
+		j := NewJournal(d, "dev", e.Run, nil)
+		if err := j.Append(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A crash in mid-write.
+	if err := d.Append(ctx, JournalFile("dev"), []byte(`{"time":"2026-11-22T10:00:30Z","run":"D","ev`)); err != nil {
+		t.Fatal(err)
+	}
+	h, err := ReadHistory(ctx, d, "dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := History{
+		Unfinished: []Unfinished{{Run: "B", Runs: []string{"A", "B"}, Unit: "db", Type: "rollback", From: "5", To: "5", Started: at(11)}},
+		Failures:   map[string]Failure{"web": {Version: "2", At: at(4)}, "api": {Version: "2", At: at(21)}},
+		Torn:       1,
+	}
+	if diff := cmp.Diff(h, want); diff != "" {
+		t.Errorf("history (-got +want):\n%s", diff)
+	}
+}
+
+func TestReadHistoryMissing(t *testing.T) {
+	h, err := ReadHistory(context.Background(), LocalDir(t.TempDir()), "dev")
+	if err != nil || len(h.Unfinished) != 0 || h.Torn != 0 {
+		t.Errorf("a missing journal: got %+v, %v, want empty", h, err)
+	}
+}

@@ -1,0 +1,250 @@
+// Command applybench measures `gearshift apply` of many units on this
+// machine: the host driver on its local transport, the process service
+// manager, demo-gear release tarballs from local files (verified by
+// checksum), each unit an HTTP server on its own loopback port with an HTTP
+// health check probed every 100ms. It reports the wall time of a first
+// deploy, of an upgrade of every unit, of an apply with nothing to do, and
+// of pruning them all (which also stops the servers).
+//
+//	go run ./internal/bench/applybench -gearshift bin/gearshift
+//
+// The apply runs at gearshift's default parallelism unless -parallelism is
+// given.
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	gs := flag.String("gearshift", "bin/gearshift", "the gearshift binary")
+	units := flag.Int("units", 200, "how many units")
+	port := flag.Int("port", 21000, "the first unit's port; units use port..port+units-1")
+	parallelism := flag.Int("parallelism", 0, "apply --parallelism (0: gearshift's default)")
+	keep := flag.Bool("keep", false, "keep the temporary directory")
+	trace := flag.String("trace", "", "append gearshift's output, each line with its time, to this file")
+	flag.Parse()
+	if abs, err := filepath.Abs(*gs); err == nil {
+		*gs = abs
+	}
+	for p := *port; p < *port+*units; p++ {
+		if ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p)); err != nil {
+			log.Fatalf("port %d is taken: choose another -port", p)
+		} else {
+			ln.Close()
+		}
+	}
+	dir, err := os.MkdirTemp("/var/tmp", "gearshift-applybench-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	if !*keep {
+		defer os.RemoveAll(dir)
+	}
+	bin := filepath.Join(dir, "demo-gear")
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd/demo-gear")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		log.Fatalf("build demo-gear: %v", err)
+	}
+	sums := map[string]string{}
+	for _, v := range []string{"1.0.0", "1.1.0"} {
+		sums[v] = writeTarball(filepath.Join(dir, "dist", "demo-gear-"+v+".tar.gz"), bin, v)
+	}
+	b := &bench{gs: *gs, dir: dir, units: *units, port: *port, sums: sums, trace: *trace}
+	if *parallelism > 0 {
+		b.extra = []string{"--parallelism", strconv.Itoa(*parallelism)}
+	}
+	defer b.stopAll()
+
+	fmt.Printf("gearshift apply of %d units on this machine (host driver, local transport, process manager, demo-gear artifacts), parallelism %s\n",
+		*units, orDefault(*parallelism))
+	b.run("first deploy", "1.0.0", false)
+	b.run("upgrade every unit", "1.1.0", false)
+	b.run("nothing to do", "1.1.0", false)
+	b.run("prune every unit", "", true)
+}
+
+type bench struct {
+	gs, dir     string
+	units, port int
+	sums        map[string]string
+	extra       []string
+	trace       string
+}
+
+// stamped prefixes each line written to it with the time since start.
+type stamped struct {
+	w     *bytes.Buffer
+	start time.Time
+	part  []byte
+}
+
+func (s *stamped) Write(p []byte) (int, error) {
+	s.part = append(s.part, p...)
+	for {
+		i := bytes.IndexByte(s.part, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		fmt.Fprintf(s.w, "%8.3f %s\n", time.Since(s.start).Seconds(), s.part[:i])
+		s.part = s.part[i+1:]
+	}
+}
+
+func orDefault(p int) string {
+	if p == 0 {
+		return "default (8)"
+	}
+	return strconv.Itoa(p)
+}
+
+// run writes the state with every unit at version ("" for none) and
+// applies it, printing the wall time.
+func (b *bench) run(what, version string, prune bool) {
+	b.writeState(version)
+	args := append([]string{"apply", "dev", "--repo", filepath.Join(b.dir, "repo"),
+		"--state-dir", filepath.Join(b.dir, "state"), "--cache-dir", filepath.Join(b.dir, "cache")}, b.extra...)
+	cmd := exec.Command(b.gs, args...)
+	var out bytes.Buffer
+	start := time.Now()
+	cmd.Stdout, cmd.Stderr = &out, &out
+	var traced bytes.Buffer
+	if b.trace != "" {
+		cmd.Stderr = &stamped{w: &traced, start: start}
+	}
+	err := cmd.Run()
+	wall := time.Since(start)
+	if b.trace != "" {
+		f, ferr := os.OpenFile(b.trace, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if ferr == nil {
+			fmt.Fprintf(f, "=== %s\n%s", what, traced.Bytes())
+			f.Close()
+		}
+	}
+	if err != nil {
+		b.stopAll()
+		log.Fatalf("%s: %v\n%s", what, err, tail(out.String(), 40))
+	}
+	summary := ""
+	for _, l := range strings.Split(out.String(), "\n") {
+		if strings.HasPrefix(l, "Apply complete:") {
+			summary = strings.TrimPrefix(l, "Apply complete: ")
+		}
+	}
+	fmt.Printf("  %-20s %8.2fs   %s\n", what, wall.Seconds(), summary)
+}
+
+func (b *bench) writeState(version string) {
+	repo := filepath.Join(b.dir, "repo")
+	root := filepath.Join(b.dir, "root")
+	files := map[string]string{
+		"cue.mod/module.cue": "module: \"example.com/bench@v0\"\nlanguage: version: \"v0.17.0\"\n",
+		"environments/dev/environment.cue": fmt.Sprintf(`package gearshift
+
+environment: {
+	name: "dev"
+	deployFrom: branch: "main"
+	policies: {prune: true, requireChecksum: true}
+	targets: local: host: {local: true, root: %q, allowLocalArtifacts: true}
+}
+`, root),
+	}
+	var u strings.Builder
+	u.WriteString("package gearshift\n\n")
+	if version != "" {
+		for i := range b.units {
+			name := fmt.Sprintf("u%03d", i)
+			p := b.port + i
+			fmt.Fprintf(&u, `units: %s: {
+	kind: "gear", version: %q, target: "local", port: %d
+	artifact: {source: %q, checksum: %q}
+	run: command: ["./bin/demo-gear", "serve", "--addr", "127.0.0.1:{port}", "--name", %q, "--version", version]
+	health: {http: {url: "http://127.0.0.1:{port}/healthz", body: "ok"}, interval: "100ms", timeout: "30s"}
+}
+`, name, version, p, filepath.Join(b.dir, "dist", "demo-gear-{version}.tar.gz"), b.sums[version], name)
+		}
+	}
+	files["environments/dev/units.cue"] = u.String()
+	for name, content := range files {
+		p := filepath.Join(repo, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			log.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			log.Fatal(err)
+		}
+	}
+}
+
+// stopAll stops the servers a failed run left, by the pid files of the
+// host layout.
+func (b *bench) stopAll() {
+	pids, _ := filepath.Glob(filepath.Join(b.dir, "root", "*", "run", "*.pid"))
+	for _, p := range pids {
+		if s, err := os.ReadFile(p); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(s))); err == nil && pid > 0 {
+				syscall.Kill(pid, syscall.SIGTERM)
+			}
+		}
+	}
+}
+
+// writeTarball writes a release tarball of demo-gear and returns its
+// checksum.
+func writeTarball(file, bin, version string) string {
+	exe, err := os.ReadFile(bin)
+	if err != nil {
+		log.Fatal(err)
+	}
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	for _, e := range []struct {
+		name string
+		mode int64
+		body []byte
+		dir  bool
+	}{{"VERSION", 0o644, []byte(version + "\n"), false}, {"bin/", 0o755, nil, true}, {"bin/demo-gear", 0o755, exe, false}} {
+		h := &tar.Header{Name: e.name, Mode: e.mode, Size: int64(len(e.body)), Typeflag: tar.TypeReg}
+		if e.dir {
+			h.Typeflag = tar.TypeDir
+		}
+		tw.WriteHeader(h)
+		tw.Write(e.body)
+	}
+	tw.Close()
+	zw.Close()
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile(file, buf.Bytes(), 0o644); err != nil {
+		log.Fatal(err)
+	}
+	sum := sha256.Sum256(buf.Bytes())
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

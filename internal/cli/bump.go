@@ -1,0 +1,254 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/gearshift-dev/gearshift/internal/bump"
+	"github.com/gearshift-dev/gearshift/internal/forge"
+	"github.com/gearshift-dev/gearshift/internal/gitops"
+	"github.com/gearshift-dev/gearshift/internal/state"
+)
+
+// prFlags are shared by the commands that open pull requests.
+type prFlags struct {
+	dryRun bool
+	base   string
+}
+
+func (f *prFlags) add(fs *pflag.FlagSet) {
+	fs.BoolVar(&f.dryRun, "dry-run", false, "only show the pull requests that would be opened: no commit, push or pull request")
+	fs.StringVar(&f.base, "base", "", "the branch pull requests merge into (default: the branch of the state repository checked out)")
+}
+
+func bumpCmd() *command {
+	var pf prFlags
+	var envs []string
+	return &command{
+		name:    "bump",
+		usage:   "bump [--env ENV]... [--dry-run]",
+		summary: "Open a pull request for each new framework release and each tracked unit's new release (from git tags).",
+		flags: func(fs *pflag.FlagSet) {
+			pf.add(fs)
+			fs.StringSliceVar(&envs, "env", nil, "only bump the units of this environment (repeatable); a framework's own fields are shared and always bumped")
+		},
+		run: func(ctx context.Context, e *env, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("unexpected arguments %q: name environments with --env", args)
+			}
+			// discover: load desired -> list release tags -> proposals
+			c, err := e.checkout(ctx)
+			if err != nil {
+				return err
+			}
+			st, err := state.Load(ctx, c.Dir, nil, state.Options{Now: e.now})
+			if err != nil {
+				return err
+			}
+			res, err := bump.Discover(ctx, st, bump.Options{Tags: gitops.NewTagLister(e.gitAuth()), Now: e.now(), Envs: envs})
+			if err != nil {
+				return err
+			}
+			// propose: edit -> commit -> push -> pull request, each
+			out := proposalsOut{FormatVersion: "1", Command: "bump", DryRun: pf.dryRun, Skipped: res.Skipped, Errors: res.Errors}
+			failed := e.proposeAll(ctx, c, pf, res.Proposals, nil, &out)
+			if err := e.renderProposals(out); err != nil {
+				return err
+			}
+			if failed > 0 || len(res.Errors) > 0 {
+				return withCode(ExitFailure, nil)
+			}
+			return nil
+		},
+	}
+}
+
+// proposalsOut is the result of bump and promote, as JSON.
+type proposalsOut struct {
+	FormatVersion string             `json:"format_version"`
+	Command       string             `json:"command"`
+	DryRun        bool               `json:"dry_run"`
+	Proposals     []proposalOut      `json:"proposals"`
+	Skipped       []bump.Skipped     `json:"skipped,omitempty"`
+	Errors        []bump.SourceError `json:"errors,omitempty"`
+}
+
+type proposalOut struct {
+	*bump.Proposal
+	PullRequest *prOut `json:"pull_request,omitempty"`
+	Error       string `json:"error,omitempty"`
+}
+
+type prOut struct {
+	Number  int    `json:"number"`
+	URL     string `json:"url"`
+	Created bool   `json:"created"`
+}
+
+// proposeAll opens (or, with --dry-run, only lists) a pull request per
+// proposal, and returns how many failed. One failure does not stop the
+// others.
+func (e *env) proposeAll(ctx context.Context, c *gitops.Checkout, pf prFlags, ps []*bump.Proposal, skipped []bump.Skipped, out *proposalsOut) int {
+	out.Proposals = []proposalOut{}
+	if len(ps) == 0 {
+		return 0
+	}
+	var f forge.Forge
+	var base string
+	var setup error
+	if !pf.dryRun {
+		if base, setup = baseBranch(c, pf.base); setup == nil {
+			f, setup = e.githubForge("")
+		}
+	}
+	failed := 0
+	for _, p := range ps {
+		po := proposalOut{Proposal: p}
+		switch {
+		case pf.dryRun:
+		case setup != nil:
+			po.Error = setup.Error()
+			failed++
+		default:
+			pr, created, err := e.propose(ctx, c, f, base, p, skipped)
+			if err != nil {
+				po.Error = err.Error()
+				failed++
+			} else {
+				po.PullRequest = &prOut{Number: pr.Number, URL: pr.URL, Created: created}
+			}
+		}
+		out.Proposals = append(out.Proposals, po)
+	}
+	return failed
+}
+
+// propose is the data flow of one pull request: edit the literals -> commit
+// on the proposal's branch on top of the checkout -> force-push the branch
+// (it is gearshift's own) -> open the pull request, or update the one open
+// for the branch.
+func (e *env) propose(ctx context.Context, c *gitops.Checkout, f forge.Forge, base string, p *bump.Proposal, skipped []bump.Skipped) (forge.PullRequest, bool, error) {
+	files, err := bump.Files(c.Dir, p.Changes)
+	if err != nil {
+		return forge.PullRequest{}, false, err
+	}
+	if _, err := gitops.CommitBranch(ctx, c, p.Branch, commitMessage(p), files, gitops.Author{}); err != nil {
+		return forge.PullRequest{}, false, err
+	}
+	if err := gitops.Push(ctx, c, p.Branch, true, e.gitAuth()); err != nil {
+		return forge.PullRequest{}, false, err
+	}
+	footer := fmt.Sprintf("Proposed by gearshift %s from `%s` at `%s`. A later run updates this pull request; close it to decline.",
+		Version, strings.ReplaceAll(c.Source, "`", "'"), shortHash(c.Commit))
+	return f.EnsurePullRequest(ctx, forge.PullRequest{Branch: p.Branch, Base: base, Title: p.Title, Body: bump.Body(p, skipped, footer)})
+}
+
+// openVersionPR sets unit of env to version in the state repository and
+// opens (or updates) a pull request for it, with reason in its body:
+// rollback --pr calls it. The pull request merges into the checked-out
+// branch, in --github-repo or GITHUB_REPOSITORY.
+func openVersionPR(ctx context.Context, e *env, c *gitops.Checkout, env, unit, version, reason string) (forge.PullRequest, error) {
+	st, err := state.Load(ctx, c.Dir, []string{env}, state.Options{Now: e.now, KeepExpiredWaivers: true})
+	if err != nil {
+		return forge.PullRequest{}, err
+	}
+	p, err := bump.SetVersion(st, env, unit, version, reason)
+	if err != nil {
+		return forge.PullRequest{}, err
+	}
+	base, err := baseBranch(c, "")
+	if err != nil {
+		return forge.PullRequest{}, err
+	}
+	f, err := e.githubForge("")
+	if err != nil {
+		return forge.PullRequest{}, err
+	}
+	pr, _, err := e.propose(ctx, c, f, base, p, nil)
+	return pr, err
+}
+
+// baseBranch is the branch pull requests merge into: --base, else the
+// branch the state repository was checked out from.
+func baseBranch(c *gitops.Checkout, flag string) (string, error) {
+	if flag != "" {
+		return flag, nil
+	}
+	if c.Ref == "" || c.IsTag || strings.HasPrefix(c.Ref, "refs/") {
+		what := "no branch"
+		if c.Ref != "" {
+			what = c.Ref
+		}
+		return "", errors.New("the state repository is checked out at " + what + ", not a branch: pass --ref BRANCH or --base BRANCH")
+	}
+	return c.Ref, nil
+}
+
+// commitMessage is the proposal's title and one line per change.
+func commitMessage(p *bump.Proposal) string {
+	var b strings.Builder
+	b.WriteString(p.Title + "\n\n")
+	for _, c := range p.Changes {
+		fmt.Fprintf(&b, "%s: %s -> %s (%s)\n", changeWhat(c), c.Old, c.New, c.Pos)
+	}
+	return b.String()
+}
+
+func changeWhat(c bump.Change) string {
+	if c.Unit != "" {
+		return c.Env + "/" + c.Unit + " " + c.Field
+	}
+	return c.Field
+}
+
+// renderProposals prints the result of bump or promote.
+func (e *env) renderProposals(out proposalsOut) error {
+	if e.output == "json" {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	return e.untrusted(func(w io.Writer) error {
+		if len(out.Proposals) == 0 {
+			fmt.Fprintf(w, "%s: nothing to propose\n", out.Command)
+		}
+		for _, po := range out.Proposals {
+			verb := "would open"
+			switch {
+			case po.Error != "":
+				verb = "FAILED"
+			case po.PullRequest != nil && po.PullRequest.Created:
+				verb = fmt.Sprintf("opened #%d", po.PullRequest.Number)
+			case po.PullRequest != nil:
+				verb = fmt.Sprintf("updated #%d", po.PullRequest.Number)
+			}
+			fmt.Fprintf(w, "%s %s: %s\n", verb, po.Branch, po.Title)
+			for _, c := range po.Changes {
+				fmt.Fprintf(w, "    %s: %s -> %s  %s\n", changeWhat(c), c.Old, c.New, c.Pos)
+			}
+			if po.PullRequest != nil && po.PullRequest.URL != "" {
+				fmt.Fprintf(w, "    %s\n", po.PullRequest.URL)
+			}
+			if po.Error != "" {
+				fmt.Fprintf(w, "    error: %s\n", po.Error)
+			}
+		}
+		for _, s := range out.Skipped {
+			v := ""
+			if s.Version != "" {
+				v = " " + s.Version
+			}
+			fmt.Fprintf(w, "skipped %s/%s%s: %s\n", s.Env, s.Unit, v, s.Reason)
+		}
+		for _, se := range out.Errors {
+			fmt.Fprintf(w, "error: %s: %s\n", se.Source, se.Error)
+		}
+		return nil
+	})
+}
