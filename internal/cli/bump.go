@@ -108,15 +108,36 @@ func (e *env) proposeAll(ctx context.Context, c *gitops.Checkout, pf prFlags, ps
 		}
 	}
 	failed := 0
-	for _, p := range ps {
+	errs := make([]error, len(ps))
+	if !pf.dryRun && setup == nil {
+		// Commit every branch, push them all at once (one round trip),
+		// then open or update each pull request.
+		var branches []string
+		for i, p := range ps {
+			if errs[i] = e.commitProposal(ctx, c, p); errs[i] == nil {
+				branches = append(branches, p.Branch)
+			}
+		}
+		if err := gitops.PushBranches(ctx, c, branches, true, e.gitAuth()); err != nil {
+			for i := range ps {
+				if errs[i] == nil {
+					errs[i] = err
+				}
+			}
+		}
+	}
+	for i, p := range ps {
 		po := proposalOut{Proposal: p}
 		switch {
 		case pf.dryRun:
 		case setup != nil:
 			po.Error = setup.Error()
 			failed++
+		case errs[i] != nil:
+			po.Error = errs[i].Error()
+			failed++
 		default:
-			pr, created, err := e.propose(ctx, c, f, base, p, skipped)
+			pr, created, err := e.openPR(ctx, c, f, base, p, skipped)
 			if err != nil {
 				po.Error = err.Error()
 				failed++
@@ -134,16 +155,28 @@ func (e *env) proposeAll(ctx context.Context, c *gitops.Checkout, pf prFlags, ps
 // (it is gearshift's own) -> open the pull request, or update the one open
 // for the branch.
 func (e *env) propose(ctx context.Context, c *gitops.Checkout, f forge.Forge, base string, p *bump.Proposal, skipped []bump.Skipped) (forge.PullRequest, bool, error) {
-	files, err := bump.Files(c.Dir, p.Changes)
-	if err != nil {
-		return forge.PullRequest{}, false, err
-	}
-	if _, err := gitops.CommitBranch(ctx, c, p.Branch, commitMessage(p), files, gitops.Author{}); err != nil {
+	if err := e.commitProposal(ctx, c, p); err != nil {
 		return forge.PullRequest{}, false, err
 	}
 	if err := gitops.Push(ctx, c, p.Branch, true, e.gitAuth()); err != nil {
 		return forge.PullRequest{}, false, err
 	}
+	return e.openPR(ctx, c, f, base, p, skipped)
+}
+
+// commitProposal edits the literals of p and commits them on p's branch.
+func (e *env) commitProposal(ctx context.Context, c *gitops.Checkout, p *bump.Proposal) error {
+	files, err := bump.Files(c.Dir, p.Changes)
+	if err != nil {
+		return err
+	}
+	_, err = gitops.CommitBranch(ctx, c, p.Branch, commitMessage(p), files, gitops.Author{})
+	return err
+}
+
+// openPR opens the pull request of a pushed proposal, or updates the one
+// already open for its branch.
+func (e *env) openPR(ctx context.Context, c *gitops.Checkout, f forge.Forge, base string, p *bump.Proposal, skipped []bump.Skipped) (forge.PullRequest, bool, error) {
 	footer := fmt.Sprintf("Proposed by gearshift %s from `%s` at `%s`. A later run updates this pull request; close it to decline.",
 		Version, strings.ReplaceAll(c.Source, "`", "'"), shortHash(c.Commit))
 	return f.EnsurePullRequest(ctx, forge.PullRequest{Branch: p.Branch, Base: base, Title: p.Title, Body: bump.Body(p, skipped, footer)})

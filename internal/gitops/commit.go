@@ -68,15 +68,45 @@ func CommitBranch(ctx context.Context, c *Checkout, branch, message string, file
 	if err != nil {
 		return "", fmt.Errorf("commit on %s: %w", branch, err)
 	}
+	if same, ok := sameChange(c.repo, name, base.Hash, commit); ok {
+		// The branch already holds this change on this base: keep its
+		// commit, so that pushing it again sends nothing.
+		return same.String(), nil
+	}
 	if err := c.repo.Storer.SetReference(plumbing.NewHashReference(name, commit)); err != nil {
 		return "", fmt.Errorf("commit on %s: %w", branch, err)
 	}
 	return commit.String(), nil
 }
 
+// sameChange reports the commit branch points at when it has the same
+// parent and tree as commit.
+func sameChange(repo *git.Repository, branch plumbing.ReferenceName, parent, commit plumbing.Hash) (plumbing.Hash, bool) {
+	ref, err := repo.Storer.Reference(branch)
+	if err != nil {
+		return plumbing.ZeroHash, false
+	}
+	old, err1 := repo.CommitObject(ref.Hash())
+	cur, err2 := repo.CommitObject(commit)
+	if err1 != nil || err2 != nil || len(old.ParentHashes) != 1 || old.ParentHashes[0] != parent || old.TreeHash != cur.TreeHash {
+		return plumbing.ZeroHash, false
+	}
+	return old.Hash, true
+}
+
 // Push sends branch of the checkout to the same branch of its origin remote.
 // Without force the remote branch must be an ancestor of the local one.
 func Push(ctx context.Context, c *Checkout, branch string, force bool, auth Auth) error {
+	return PushBranches(ctx, c, []string{branch}, force, auth)
+}
+
+// PushBranches sends several branches in one push: one round trip and one
+// walk of the objects to send, however many branches there are.
+func PushBranches(ctx context.Context, c *Checkout, branches []string, force bool, auth Auth) error {
+	if len(branches) == 0 {
+		return nil
+	}
+	branch := strings.Join(branches, ", ")
 	if c == nil || c.repo == nil {
 		return errNotOpened
 	}
@@ -90,14 +120,18 @@ func Push(ctx context.Context, c *Checkout, branch string, force bool, auth Auth
 	}
 	ctx, cancel := context.WithTimeout(ctx, pushTimeout)
 	defer cancel()
-	spec := "refs/heads/" + branch + ":refs/heads/" + branch
-	if force {
-		spec = "+" + spec
+	specs := make([]config.RefSpec, 0, len(branches))
+	for _, b := range branches {
+		spec := "refs/heads/" + b + ":refs/heads/" + b
+		if force {
+			spec = "+" + spec
+		}
+		specs = append(specs, config.RefSpec(spec))
 	}
 	err = c.repo.PushContext(ctx, &git.PushOptions{
 		RemoteName: "origin",
 		RemoteURL:  r.url,
-		RefSpecs:   []config.RefSpec{config.RefSpec(spec)},
+		RefSpecs:   specs,
 		Auth:       r.auth,
 	})
 	switch {
