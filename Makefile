@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/gearshift
 PKGS    := ./...
 
-.PHONY: all build deps test demo demo-gear dist dist-checksums bench bench-load bench-plan bench-apply lint clean
+.PHONY: all build deps test demo demo-clean demo-gear dist dist-checksums bench bench-load bench-plan bench-apply lint clean
 
 all: build
 
@@ -24,6 +24,10 @@ test: deps
 # on this machine: deploys dev (scripts/demo.sh says what and where).
 demo: deps build demo-gear dist
 	./scripts/demo.sh
+
+# Stop the demo's services and nginx, and remove its files.
+demo-clean:
+	./scripts/demo.sh clean
 
 # demo-gear for the demo's verify commands (./bin/demo-gear check URL).
 demo-gear:

@@ -7,12 +7,28 @@
 # loopback port (18081-18086); planner is blue/green (18091/18092) behind
 # the demo's own nginx on 127.0.0.1:18080, which this script starts when it
 # is not running. Everything lives under /var/tmp/gearshift-demo/dev.
-# Run it again: the second run has nothing to do.
+# Run it again: the second run has nothing to do. `scripts/demo.sh clean`
+# (make demo-clean) stops it all and removes its files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=./bin/gearshift
 root=/var/tmp/gearshift-demo/dev
 ngx=$root/nginx
+
+if [ "${1:-}" = clean ]; then
+  # Stop what the demo started (by the pid files of the host layout and
+  # nginx's own) and remove its files.
+  for pidfile in "$root"/*/run/*.pid; do
+    [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
+  done
+  if [ -f "$ngx/nginx.pid" ]; then
+    nginx -q -s quit -e "$ngx/error.log" -c "$ngx/nginx.conf" 2>/dev/null || true
+  fi
+  rm -rf "$root"
+  rm -f "${XDG_STATE_HOME:-$HOME/.local/state}/gearshift/dev.status.json"
+  echo "demo: stopped and removed $root"
+  exit 0
+fi
 
 mkdir -p "$ngx/tmp"
 cp scripts/demo-nginx.conf "$ngx/nginx.conf"

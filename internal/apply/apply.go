@@ -309,7 +309,7 @@ func (r *runner) resume(ctx context.Context, u Unfinished, actions []*plan.Actio
 	}
 	unit := r.env.Units[u.Unit]
 	if unit == nil || u.Type == string(plan.Prune) {
-		rs.Repair = "none needed: the unit is no longer declared; the plan prunes it if it still runs"
+		rs.Repair = "none needed: an undeclared unit is pruned by the plan if it still runs"
 		closeAll("resumed")
 		return rs, nil
 	}
@@ -332,9 +332,9 @@ func (r *runner) resume(ctx context.Context, u Unfinished, actions []*plan.Actio
 			obs = driver.Observation{Unit: unit.Name, Deployed: true, Version: u.From}
 		}
 		switch {
-		case ok && planned == nil:
+		case ok && planned == nil && unit.Version != u.From:
 			extra = r.resumeAction(unit, obs, actions, plan.Deploy)
-		case ok && planned.To != "":
+		case ok && planned != nil && planned.To != "":
 			// The plan was made before the rollback: its action now
 			// starts from the version rolled back to.
 			planned.From = u.From

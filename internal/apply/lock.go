@@ -35,7 +35,35 @@ func NewLockInfo(run string, command []string, now time.Time) LockInfo {
 	if u, err := user.Current(); err == nil {
 		name = u.Username
 	}
-	return LockInfo{Holder: name + "@" + host, PID: os.Getpid(), Hostname: host, Started: now.UTC(), Command: command, Run: run}
+	return LockInfo{Holder: name + "@" + host, PID: os.Getpid(), Hostname: host, Started: now.UTC(), Command: RedactArgs(command), Run: run}
+}
+
+// RedactArgs masks what may be a credential in a command line before it is
+// written to a lock file or the journal: the user information of URLs
+// (https://TOKEN@host/...), and the values of query parameters.
+func RedactArgs(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = redactURL(a)
+	}
+	return out
+}
+
+func redactURL(s string) string {
+	if i := strings.Index(s, "://"); i >= 0 {
+		rest := s[i+3:]
+		end := strings.IndexAny(rest, "/?#")
+		if end < 0 {
+			end = len(rest)
+		}
+		if at := strings.LastIndexByte(rest[:end], '@'); at >= 0 {
+			s = s[:i+3] + "***" + rest[at:]
+		}
+	}
+	if q := strings.IndexByte(s, '?'); q >= 0 && strings.Contains(s[:q], "://") {
+		s = s[:q] + "?***"
+	}
+	return s
 }
 
 // LockedError is returned when another run holds the lock.

@@ -204,3 +204,11 @@ func TestLockSweep(t *testing.T) {
 		t.Errorf("the leftover of a dead process is still there: %v", err)
 	}
 }
+
+func TestRedactArgs(t *testing.T) {
+	got := RedactArgs([]string{"gearshift", "apply", "--repo", "https://x-access-token:ghp_secret@github.com/o/r.git", "--repo=https://tok@h/r?token=abc", "dev"})
+	want := []string{"gearshift", "apply", "--repo", "https://***@github.com/o/r.git", "--repo=https://***@h/r?***", "dev"}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("(-got +want):\n%s", diff)
+	}
+}

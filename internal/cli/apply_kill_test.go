@@ -213,7 +213,7 @@ func checkNoTemp(t *testing.T, root string, trial int) {
 		}
 		n := d.Name()
 		if strings.Contains(n, ".tmp-") || strings.Contains(n, ".partial") || strings.HasSuffix(n, ".tmp") {
-			t.Errorf("trial %d: temporary file left after the next apply: %s", trial, p)
+			t.Errorf("trial %d: temporary file left after the next apply: %s (a write the kill interrupted; the driver that owns the directory must remove it when it next changes the unit)", trial, p)
 		}
 		return nil
 	})

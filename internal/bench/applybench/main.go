@@ -67,7 +67,7 @@ func main() {
 	for _, v := range []string{"1.0.0", "1.1.0"} {
 		sums[v] = writeTarball(filepath.Join(dir, "dist", "demo-gear-"+v+".tar.gz"), bin, v)
 	}
-	b := &bench{gs: *gs, dir: dir, units: *units, port: *port, sums: sums, trace: *trace}
+	b := &bench{gs: *gs, dir: dir, units: *units, port: *port, sums: sums, trace: *trace, keep: *keep}
 	if *parallelism > 0 {
 		b.extra = []string{"--parallelism", strconv.Itoa(*parallelism)}
 	}
@@ -87,6 +87,7 @@ type bench struct {
 	sums        map[string]string
 	extra       []string
 	trace       string
+	keep        bool
 }
 
 // stamped prefixes each line written to it with the time since start.
@@ -140,6 +141,9 @@ func (b *bench) run(what, version string, prune bool) {
 	}
 	if err != nil {
 		b.stopAll()
+		if !b.keep {
+			os.RemoveAll(b.dir)
+		}
 		log.Fatalf("%s: %v\n%s", what, err, tail(out.String(), 40))
 	}
 	summary := ""
