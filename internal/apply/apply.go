@@ -116,6 +116,12 @@ func Apply(ctx context.Context, in Input, o Options) (*EnvResult, error) {
 	}
 	defer r.cleanScratch()
 
+	// A run that did not end may have left temporary files of its atomic
+	// writes on the targets: sweep them before anything reads or writes.
+	if hist.Interrupted {
+		r.sweep(ctx, res)
+	}
+
 	// 2. Units the plan could not observe: their dependents wait.
 	for _, e := range in.Plan.Errors {
 		r.notOK[e.Unit] = "could not be observed"
@@ -441,4 +447,29 @@ func (r *runner) cleanScratch() {
 	if r.work != "" {
 		os.RemoveAll(r.work)
 	}
+}
+
+// sweep asks every target's driver that can to remove what an interrupted
+// run left. A failure is reported, not fatal: the files are inert.
+func (r *runner) sweep(ctx context.Context, res *EnvResult) {
+	for _, t := range sortedTargets(r.env) {
+		d, err := r.in.Resolve(r.env, t)
+		if err != nil {
+			continue
+		}
+		if s, ok := d.(driver.Sweeper); ok {
+			if err := s.Sweep(ctx, r.env, t); err != nil {
+				res.Errors = append(res.Errors, fmt.Sprintf("target %s: removing what the interrupted run left: %v", t, err))
+			}
+		}
+	}
+}
+
+func sortedTargets(env *state.Environment) []string {
+	ts := make([]string, 0, len(env.Targets))
+	for t := range env.Targets {
+		ts = append(ts, t)
+	}
+	sort.Strings(ts)
+	return ts
 }

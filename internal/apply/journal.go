@@ -114,6 +114,9 @@ type History struct {
 	Failures map[string]Failure
 	// Torn counts lines that did not parse (a crash in mid-write).
 	Torn int
+	// Interrupted reports that the last run started did not end: it may
+	// have left temporary files on the targets.
+	Interrupted bool
 }
 
 // ReadHistory reads env's journal in dir. A missing journal is empty.
@@ -137,6 +140,10 @@ func ReadHistory(ctx context.Context, dir Dir, env string) (History, error) {
 			continue
 		}
 		switch e.Event {
+		case EventRunStart:
+			h.Interrupted = true
+		case EventRunEnd:
+			h.Interrupted = false
 		case EventActionStart:
 			open[e.Run+"\x00"+e.Unit] = Unfinished{Run: e.Run, Unit: e.Unit, Type: e.Type, From: e.From, To: e.To, Started: e.Time}
 		case EventActionEnd:

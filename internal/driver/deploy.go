@@ -49,3 +49,10 @@ type Deployer interface {
 	// Prune stops a unit that is no longer declared and removes it.
 	Prune(ctx context.Context, env *state.Environment, target, unit string) error
 }
+
+// Sweeper is implemented by drivers that can remove what an interrupted run
+// left on a target (temporary files of atomic writes). Apply calls it,
+// holding the environment's lock, after a run that did not end.
+type Sweeper interface {
+	Sweep(ctx context.Context, env *state.Environment, target string) error
+}

@@ -1,0 +1,51 @@
+package host
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/gearshift-dev/gearshift/internal/state"
+)
+
+func TestSweep(t *testing.T) {
+	root := t.TempDir()
+	at := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	cur := putRelease(t, root, "greeter", "1.3.0", at, "", true)
+	l := Layout{Root: root, Unit: "greeter"}
+	orphan := NewID("1.4.0", at.Add(time.Hour))
+	for _, p := range []string{
+		filepath.Join(l.Dir(), ".current.tmp-0123456789abcdef"),
+		filepath.Join(l.Releases(), "."+cur+".json.tmp-0123456789abcdef"),
+		filepath.Join(root, ".gearshift.tmp-0011223344556677"),
+	} {
+		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(l.Release(orphan), "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d := &Driver{Name: "local", Target: &state.HostTarget{Local: true, Root: root}, Connect: localConnect}
+	if err := d.Sweep(context.Background(), &state.Environment{Name: "dev"}, "local"); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	filepath.WalkDir(root, func(p string, e os.DirEntry, err error) error {
+		if err == nil && p != root {
+			rel, _ := filepath.Rel(root, p)
+			got = append(got, rel)
+		}
+		return nil
+	})
+	sort.Strings(got)
+	want := []string{"greeter", "greeter/current", "greeter/releases", "greeter/releases/" + cur, "greeter/releases/" + cur + ".json"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("after Sweep (-want +got):\n%s", diff)
+	}
+}
