@@ -343,6 +343,7 @@ func (d *Driver) deployHost(ctx context.Context, req driver.DeployRequest, id st
 	rec := &Record{
 		FormatVersion: RecordFormatVersion, Unit: u.Name, Environment: envName(req.Env), ID: id,
 		Version: u.Version, DeployedAt: now, Checksum: req.Checksum, Frameworks: u.Frameworks,
+		Run: u.Run,
 	}
 	if u.Artifact != nil {
 		rec.Source = u.Artifact.Source

@@ -91,7 +91,7 @@ func TestRecreateLocal(t *testing.T) {
 			want := Record{
 				FormatVersion: "1", Unit: "web", Environment: "dev", ID: ids[1], Version: "2.0.0", DeployedAt: at,
 				Checksum: "sha256:" + strings.Repeat("ab", 32), Source: "https://releases.invalid/web-{version}.tar.gz",
-				Frameworks: map[string]string{"gearframe": "1.4.0"}, Previous: ids[0],
+				Frameworks: map[string]string{"gearframe": "1.4.0"}, Previous: ids[0], Run: u.Run,
 			}
 			if diff := cmp.Diff(readRecord(t, l, ids[1]), want); diff != "" {
 				t.Errorf("record of 2.0.0 (-got +want):\n%s", diff)

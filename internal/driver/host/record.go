@@ -9,6 +9,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"github.com/gearshift-dev/gearshift/internal/state"
 )
 
 // RecordFormatVersion is the version of release records on disk
@@ -32,6 +34,10 @@ type Record struct {
 	// Slot and Port are set for blue/green units.
 	Slot string `json:"slot,omitempty"`
 	Port int    `json:"port,omitempty"`
+	// Run is the command the release was deployed with: a rollback starts
+	// the old release as it ran, not with today's desired command (which
+	// may name the new version).
+	Run *state.Command `json:"run,omitempty"`
 }
 
 // Layout names the paths of a unit under a host target's root.

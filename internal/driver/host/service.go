@@ -132,7 +132,14 @@ func outputTail(outs ...[]byte) string {
 type processService struct{ d *Driver }
 
 func (p processService) start(ctx context.Context, h *hostRun, u *state.Unit, rec *Record) error {
-	if u.Run == nil || len(u.Run.Command) == 0 {
+	run := u.Run
+	if rec.Run != nil {
+		// The release starts as it was deployed (a rollback too).
+		ru := *u
+		ru.Run = rec.Run
+		u, run = &ru, rec.Run
+	}
+	if run == nil || len(run.Command) == 0 {
 		return fmt.Errorf("unit %s has no run.command", u.Name)
 	}
 	// Whatever still runs in the slot would keep its port and be orphaned.
@@ -140,11 +147,26 @@ func (p processService) start(ctx context.Context, h *hostRun, u *state.Unit, re
 		return err
 	}
 	port := recPort(u, rec)
-	argv := make([]string, len(u.Run.Command))
-	for i, a := range u.Run.Command {
+	argv := make([]string, len(run.Command))
+	for i, a := range run.Command {
 		argv[i] = driver.Expand(a, u.Name, port)
 	}
-	pid, err := h.c.StartDetached(ctx, argv, h.l.Release(rec.ID), releaseEnv(h, u, rec, true), h.l.LogFile(rec.Slot), h.l.PidFile(rec.Slot))
+	var pid int
+	var err error
+	for attempt := 1; ; attempt++ {
+		pid, err = h.c.StartDetached(ctx, argv, h.l.Release(rec.ID), releaseEnv(h, u, rec, true), h.l.LogFile(rec.Slot), h.l.PidFile(rec.Slot))
+		// A binary just copied may still be open for writing in a child
+		// that another goroutine forked meanwhile (golang.org/issue/22315):
+		// "text file busy" passes once that child has exec'd.
+		if err == nil || attempt == 5 || !strings.Contains(err.Error(), "text file busy") {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt) * 50 * time.Millisecond):
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("start %s: %w", rec.ID, err)
 	}
