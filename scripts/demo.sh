@@ -51,7 +51,9 @@ fi
 $bin validate
 # apply exits 3 when a policy denies an action; dev has none (its framework
 # policy is "bump"): any non-zero exit is a failure of the demo.
-$bin apply dev
+# --no-status: the demo keeps its status record in the local state directory
+# and leaves this repository's branches (and its origin) alone.
+$bin apply dev --no-status
 $bin status dev
 echo
 echo "demo: planner through nginx:"

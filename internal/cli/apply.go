@@ -12,8 +12,10 @@ import (
 
 	"github.com/gearshift-dev/gearshift/internal/apply"
 	"github.com/gearshift-dev/gearshift/internal/driver"
+	"github.com/gearshift-dev/gearshift/internal/gitops"
 	"github.com/gearshift-dev/gearshift/internal/report"
 	"github.com/gearshift-dev/gearshift/internal/state"
+	"github.com/gearshift-dev/gearshift/internal/statusrec"
 )
 
 // applyFlags are apply's flags; the lock flags are shared with rollback.
@@ -59,10 +61,11 @@ func xdgDir(e *env, xdg, fallback string) string {
 func applyCmd() *command {
 	var f applyFlags
 	return &command{
-		name:    "apply",
-		aliases: []string{"reconcile"},
-		usage:   "apply [ENV...]",
-		summary: "Apply the plan: deploy, redeploy and prune in dependency order, roll back failures.",
+		name:         "apply",
+		aliases:      []string{"reconcile"},
+		writesStatus: true,
+		usage:        "apply [ENV...]",
+		summary:      "Apply the plan: deploy, redeploy and prune in dependency order, roll back failures.",
 		flags: func(fs *pflag.FlagSet) {
 			fs.IntVar(&f.parallelism, "parallelism", apply.DefaultParallelism, "how many actions of a wave run at once")
 			fs.IntVar(&f.observe.parallelism, "observe-parallelism", 32, "how many units are observed at once")
@@ -112,6 +115,21 @@ func (e *env) apply(ctx context.Context, names []string, f applyFlags) error {
 		}
 	}()
 
+	// An environment deploys only from its declared branch or tag pattern.
+	// A state directory that is not a git checkout has no ref to check.
+	c, err := e.checkout(ctx)
+	if err != nil {
+		return err
+	}
+	if c.Commit != "" {
+		for _, n := range names {
+			df := st.Environments[n].DeployFrom
+			if err := gitops.RefAllowed(c.Ref, c.IsTag, df.Branch, df.Tag); err != nil {
+				return fmt.Errorf("environment %s refuses %s at %s: %w (check out its ref, or pass --ref)", n, describeRef(c), shortHash(c.Commit), err)
+			}
+		}
+	}
+
 	pr, err := e.makePlan(ctx, names, f.observe)
 	if err != nil {
 		return err
@@ -124,6 +142,7 @@ func (e *env) apply(ctx context.Context, names []string, f applyFlags) error {
 	}
 
 	result := &apply.Result{FormatVersion: apply.FormatVersion}
+	var records []*statusrec.Record
 	for i, pe := range pr.plan.Environments {
 		env := pr.state.Environments[pe.Name]
 		statusFile := ""
@@ -147,11 +166,23 @@ func (e *env) apply(ctx context.Context, names []string, f applyFlags) error {
 			return fmt.Errorf("%s: %w", env.Name, err)
 		}
 		if statusFile != "" {
-			if err := e.writeStatusFile(context.WithoutCancel(ctx), env, ds, f.observe, statusFile, res); err != nil {
+			rec, err := e.writeStatusFile(context.WithoutCancel(ctx), env, ds, f.observe, statusFile, res)
+			if err != nil {
 				res.Errors = append(res.Errors, "status record: "+err.Error())
+			} else {
+				records = append(records, rec)
 			}
 		}
 		result.Add(res)
+	}
+	// The status branch lets pull-request plans judge with what runs,
+	// without target credentials. A failure to write it is reported; the
+	// apply itself stands.
+	statusErr := error(nil)
+	if c.Commit != "" && len(records) > 0 {
+		if statusErr = writeStatus(context.WithoutCancel(ctx), e, c, records); statusErr != nil {
+			fmt.Fprintf(e.stderr, "gearshift apply: status branch %s: %v\n", e.statusBranch, statusErr)
+		}
 	}
 	closeProgress()
 	result.Seconds = e.now().Sub(start).Seconds()
@@ -164,7 +195,7 @@ func (e *env) apply(ctx context.Context, names []string, f applyFlags) error {
 		return err
 	}
 	switch {
-	case result.Failed():
+	case result.Failed(), statusErr != nil:
 		return withCode(ExitFailure, nil)
 	case result.Denied():
 		return withCode(ExitDenied, nil)
@@ -221,10 +252,10 @@ func (e *env) lockAll(ctx context.Context, st *state.State, names []string, run,
 // writeStatusFile observes the environment afresh and writes its status
 // record to the local state directory. (The status branch of the state
 // repository is written from the same apply.StatusRecord.)
-func (e *env) writeStatusFile(ctx context.Context, env *state.Environment, ds *drivers, of observeFlags, file string, res *apply.EnvResult) error {
+func (e *env) writeStatusFile(ctx context.Context, env *state.Environment, ds *drivers, of observeFlags, file string, res *apply.EnvResult) (*statusrec.Record, error) {
 	prev, err := apply.ReadStatusFile(file)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	obs := driver.ObserveEnvironment(ctx, env, ds.resolve, false, driver.ObserveOptions{Parallelism: of.parallelism, Timeout: of.timeout})
 	desired := map[string]string{}
@@ -232,7 +263,18 @@ func (e *env) writeStatusFile(ctx context.Context, env *state.Environment, ds *d
 		desired[n] = u.Version
 	}
 	rec := apply.StatusRecord(env.Name, obs, desired, prev, res, e.now())
-	return apply.WriteStatusFile(file, rec)
+	return rec, apply.WriteStatusFile(file, rec)
+}
+
+// describeRef names the checked-out ref for messages.
+func describeRef(c *gitops.Checkout) string {
+	switch {
+	case c.Ref == "":
+		return "a detached HEAD"
+	case c.IsTag:
+		return "tag " + c.Ref
+	}
+	return "branch " + c.Ref
 }
 
 // progress reports on stderr: live lines on a terminal, one line per event

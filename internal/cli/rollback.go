@@ -9,18 +9,22 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/gearshift-dev/gearshift/internal/apply"
+	"github.com/gearshift-dev/gearshift/internal/statusrec"
 )
 
 func rollbackCmd() *command {
 	var lf lockFlags
 	var to string
+	var openPR bool
 	var timeout time.Duration
 	return &command{
-		name:    "rollback",
-		usage:   "rollback ENV UNIT [--to VERSION]",
-		summary: "Return a unit to its previous release (or --to a version) under the environment's lock.",
+		name:         "rollback",
+		writesStatus: true,
+		usage:        "rollback ENV UNIT [--to VERSION] [--pr]",
+		summary:      "Return a unit to its previous release (or --to a version) under the environment's lock.",
 		flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&to, "to", "", "the version to return to (default: the previous release)")
+			fs.BoolVar(&openPR, "pr", false, "also open a pull request that sets the unit's desired version to the one rolled back to")
 			fs.DurationVar(&timeout, "action-timeout", apply.DefaultActionTimeout, "how long the rollback may take")
 			lf.add(fs)
 		},
@@ -28,7 +32,7 @@ func rollbackCmd() *command {
 			if len(args) != 2 {
 				return errors.New("usage: gearshift rollback ENV UNIT [--to VERSION]")
 			}
-			return e.rollback(ctx, args[0], args[1], to, timeout, lf)
+			return e.rollback(ctx, args[0], args[1], to, openPR, timeout, lf)
 		},
 	}
 }
@@ -37,7 +41,7 @@ func rollbackCmd() *command {
 // -> journal -> driver.Rollback -> journal -> status record. The version
 // rolled back from is remembered as failed, so that the next apply does
 // not redeploy it until the desired version changes (or --retry-failed).
-func (e *env) rollback(ctx context.Context, envName, unit, to string, timeout time.Duration, lf lockFlags) error {
+func (e *env) rollback(ctx context.Context, envName, unit, to string, openPR bool, timeout time.Duration, lf lockFlags) error {
 	st, err := e.loadForApply(ctx, []string{envName})
 	if err != nil {
 		return err
@@ -107,8 +111,13 @@ func (e *env) rollback(ctx context.Context, envName, unit, to string, timeout ti
 		// redeploy it until the desired version changes.
 		file := apply.StatusFile(stateDir, envName)
 		envRes := &apply.EnvResult{Units: []apply.UnitResult{{Unit: unit, Outcome: apply.RolledBack, To: before.Version}}}
-		if err := e.writeStatusFile(ctx, env, ds, observeFlags{parallelism: 32, timeout: 30 * time.Second}, file, envRes); err != nil {
+		rec, err := e.writeStatusFile(ctx, env, ds, observeFlags{parallelism: 32, timeout: 30 * time.Second}, file, envRes)
+		if err != nil {
 			fmt.Fprintf(e.stderr, "gearshift rollback: status record: %v\n", err)
+		} else if c, cerr := e.checkout(ctx); cerr == nil && c.Commit != "" {
+			if err := writeStatus(ctx, e, c, []*statusrec.Record{rec}); err != nil {
+				fmt.Fprintf(e.stderr, "gearshift rollback: status branch %s: %v\n", e.statusBranch, err)
+			}
 		}
 	}
 	version := res.Version
@@ -122,6 +131,20 @@ func (e *env) rollback(ctx context.Context, envName, unit, to string, timeout ti
 	fmt.Fprintln(e.stdout)
 	if before.Version == u.Version {
 		fmt.Fprintf(e.stdout, "%s %s is marked failed: apply will not redeploy it until the desired version changes (or --retry-failed).\n", unit, before.Version)
+	}
+	if openPR && res.Version != "" && res.Version != u.Version {
+		// Make the state repository say what now runs, so that the
+		// reconciler does not bring the bad version back.
+		c, err := e.checkout(ctx)
+		if err != nil {
+			return err
+		}
+		reason := fmt.Sprintf("%s %s was rolled back to %s in %s by gearshift rollback.", unit, before.Version, res.Version, envName)
+		pr, err := openVersionPR(ctx, e, c, envName, unit, res.Version, reason)
+		if err != nil {
+			return fmt.Errorf("rolled back, but the pull request failed: %w", err)
+		}
+		fmt.Fprintf(e.stdout, "Pull request #%d sets %s in %s to %s: %s\n", pr.Number, unit, envName, res.Version, pr.URL)
 	}
 	return jerr
 }
