@@ -44,10 +44,10 @@ func TestApplyGitOps(t *testing.T) {
 	h := newHarness(t, nil)
 	h.env["XDG_STATE_HOME"] = t.TempDir()
 	h.git.CreateRepo("state", "main", map[string]string{
-		"cue.mod/module.cue":       "module: \"example.com/state@v0\"\nlanguage: version: \"v0.17.0\"\n",
-		"status.sh":                statusScript,
-		"deploy.sh":                deployScript,
-		"environments/dev/env.cue": gitopsEnvCUE("dev", `branch: "main"`),
+		"cue.mod/module.cue":        "module: \"example.com/state@v0\"\nlanguage: version: \"v0.17.0\"\n",
+		"status.sh":                 statusScript,
+		"deploy.sh":                 deployScript,
+		"environments/dev/env.cue":  gitopsEnvCUE("dev", `branch: "main"`),
 		"environments/prod/env.cue": gitopsEnvCUE("prod", `tag: "^v[0-9]+\\.[0-9]+\\.[0-9]+-rel$"`),
 	})
 	url := h.git.URL("state")
