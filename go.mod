@@ -2,11 +2,37 @@ module github.com/gearshift-dev/gearshift
 
 go 1.26.8
 
+// Every direct dependency is chosen for a reason:
+require (
+	// CUE is the state language: its loader and evaluator, and cmd/cue (a
+	// tool below) to check that the real cue command agrees with validate.
+	cuelang.org/go v0.17.1
+	// Versions with or without a leading v (x/mod/semver takes only v).
+	github.com/Masterminds/semver/v3 v3.5.0
+	// The state repository over git: clones, tags, commits, pushes.
+	github.com/go-git/go-git/v5 v5.19.3
+	// Test diffs.
+	github.com/google/go-cmp v0.7.0
+	// GitHub's REST API, kept behind internal/forge's small interface.
+	github.com/google/go-github/v92 v92.0.0
+	// Artifact downloads (http, git) with checksums; unpacking is our own.
+	github.com/hashicorp/go-getter/v2 v2.2.5
+	// File operations of the host driver over SSH.
+	github.com/pkg/sftp v1.13.12
+	// testscript: the CLI's end-to-end tests, as CUE tests its own CLI.
+	github.com/rogpeppe/go-internal v1.16.0
+	// GitHub Actions outputs, annotations, masks and step summaries.
+	github.com/sethvargo/go-githubactions v1.4.0
+	// Flags.
+	github.com/spf13/pflag v1.0.10
+	// SSH with known_hosts verification for the host driver.
+	golang.org/x/crypto v0.58.0
+)
+
+
 require (
 	cuelabs.dev/go/oci/ociregistry v0.0.0-20260601085548-328ff8e2c943 // indirect
-	cuelang.org/go v0.17.1 // indirect
 	dario.cat/mergo v1.0.0 // indirect
-	github.com/Masterminds/semver/v3 v3.5.0 // indirect
 	github.com/Microsoft/go-winio v0.6.2 // indirect
 	github.com/ProtonMail/go-crypto v1.1.6 // indirect
 	github.com/bgentry/go-netrc v0.0.0-20140422174119-9fd32a8b3d3d // indirect
@@ -21,15 +47,11 @@ require (
 	github.com/fatih/color v1.19.0 // indirect
 	github.com/go-git/gcfg v1.5.1-0.20230307220236-3a3c6141e376 // indirect
 	github.com/go-git/go-billy/v5 v5.9.2 // indirect
-	github.com/go-git/go-git/v5 v5.19.3 // indirect
 	github.com/golang/groupcache v0.0.0-20241129210726-2c02b8208cf8 // indirect
-	github.com/google/go-cmp v0.7.0 // indirect
-	github.com/google/go-github/v92 v92.0.0 // indirect
 	github.com/google/go-querystring v1.2.0 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/hashicorp/errwrap v1.0.0 // indirect
 	github.com/hashicorp/go-cleanhttp v0.5.0 // indirect
-	github.com/hashicorp/go-getter/v2 v2.2.5 // indirect
 	github.com/hashicorp/go-multierror v1.1.0 // indirect
 	github.com/hashicorp/go-safetemp v1.0.0 // indirect
 	github.com/hashicorp/go-version v1.1.0 // indirect
@@ -49,22 +71,17 @@ require (
 	github.com/opencontainers/image-spec v1.1.1 // indirect
 	github.com/pelletier/go-toml/v2 v2.3.1 // indirect
 	github.com/pjbgf/sha1cd v0.7.0 // indirect
-	github.com/pkg/sftp v1.13.12 // indirect
 	github.com/protocolbuffers/txtpbfmt v0.0.0-20260420112717-c39628bde8b5 // indirect
 	github.com/rhysd/actionlint v1.7.12 // indirect
 	github.com/robfig/cron/v3 v3.0.1 // indirect
-	github.com/rogpeppe/go-internal v1.16.0 // indirect
 	github.com/sergi/go-diff v1.3.2-0.20230802210424-5b0b94c5c0d3 // indirect
-	github.com/sethvargo/go-githubactions v1.4.0 // indirect
 	github.com/skeema/knownhosts v1.3.1 // indirect
 	github.com/spf13/cobra v1.10.2 // indirect
-	github.com/spf13/pflag v1.0.10 // indirect
 	github.com/tetratelabs/wazero v1.12.0 // indirect
-	github.com/ulikunitz/xz v0.5.17 // indirect
+	github.com/ulikunitz/xz v0.5.17 // indirect; >= v0.5.15 for GO-2025-3922 (via go-getter)
 	github.com/xanzy/ssh-agent v0.3.3 // indirect
 	go.yaml.in/yaml/v3 v3.0.4 // indirect
 	go.yaml.in/yaml/v4 v4.0.0-rc.3 // indirect
-	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/mod v0.41.0 // indirect
 	golang.org/x/net v0.60.0 // indirect
 	golang.org/x/oauth2 v0.36.0 // indirect
