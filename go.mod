@@ -29,7 +29,6 @@ require (
 	golang.org/x/crypto v0.58.0
 )
 
-
 require (
 	cuelabs.dev/go/oci/ociregistry v0.0.0-20260601085548-328ff8e2c943 // indirect
 	dario.cat/mergo v1.0.0 // indirect
