@@ -49,6 +49,8 @@ func TestReadHistory(t *testing.T) {
 		Unfinished: []Unfinished{{Run: "B", Runs: []string{"A", "B"}, Unit: "db", Type: "rollback", From: "5", To: "5", Started: at(11)}},
 		Failures:   map[string]Failure{"web": {Version: "2", At: at(4)}, "api": {Version: "2", At: at(21)}},
 		Torn:       1,
+		// Run B started and never ended.
+		Interrupted: true,
 	}
 	if diff := cmp.Diff(h, want); diff != "" {
 		t.Errorf("history (-got +want):\n%s", diff)
