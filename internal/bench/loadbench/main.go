@@ -48,7 +48,14 @@ func main() {
 		if err := statetest.Generate(dir, statetest.Options{Units: n, Envs: envs}); err != nil {
 			log.Fatal(err)
 		}
-		schemaFile := filepath.Join(dir, "schema.cue")
+		// The schema goes outside the tree: a file of package gearshift in
+		// the module root would be part of every environment's package.
+		schemaDir, err := os.MkdirTemp("", "loadbench-schema-")
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer os.RemoveAll(schemaDir)
+		schemaFile := filepath.Join(schemaDir, "schema.cue")
 		if err := os.WriteFile(schemaFile, schema.CUE, 0o644); err != nil {
 			log.Fatal(err)
 		}
