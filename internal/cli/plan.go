@@ -1,12 +1,11 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/gearshift-dev/gearshift/internal/driver"
 	execdrv "github.com/gearshift-dev/gearshift/internal/driver/exec"
 	"github.com/gearshift-dev/gearshift/internal/driver/host"
+	"github.com/gearshift-dev/gearshift/internal/driver/host/transport"
 	"github.com/gearshift-dev/gearshift/internal/plan"
 	"github.com/gearshift-dev/gearshift/internal/policy"
 	"github.com/gearshift-dev/gearshift/internal/report"
@@ -202,7 +202,12 @@ func planCmd() *command {
 				}
 			}
 			if jsonOut != "" {
-				if err := writeJSONFile(jsonOut, func(f *os.File) error { return report.JSON(f, p) }); err != nil {
+				var b bytes.Buffer
+				if err := report.JSON(&b, p); err != nil {
+					return err
+				}
+				// Atomically: a reader never sees half a plan.
+				if err := transport.Local().WriteFileAtomic(ctx, jsonOut, b.Bytes(), 0o644); err != nil {
 					return err
 				}
 			}
@@ -264,27 +269,4 @@ func planExit(s plan.Summary, detailed bool) error {
 		return withCode(ExitChanges, nil)
 	}
 	return nil
-}
-
-// writeJSONFile writes a file atomically: a temporary file in the same
-// directory, synced, then renamed into place.
-func writeJSONFile(path string, write func(*os.File) error) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".gearshift-*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if err := write(f); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
