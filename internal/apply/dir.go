@@ -218,13 +218,15 @@ func LockDir(ctx context.Context, env *state.Environment, stateDir string, conne
 		return LocalDir(stateDir), nil
 	}
 	t := env.Targets[names[0]].Host
-	dir := path.Join(t.Root, ".gearshift")
+	// A root with {host} is per host, as the host driver lays it out:
+	// the lock lives in the first host's.
 	if t.Local {
-		return LocalDir(dir), nil
+		return LocalDir(path.Join(strings.ReplaceAll(t.Root, "{host}", "local"), ".gearshift")), nil
 	}
 	if len(t.Hosts) == 0 {
 		return nil, fmt.Errorf("target %s has no hosts", names[0])
 	}
+	dir := path.Join(strings.ReplaceAll(t.Root, "{host}", t.Hosts[0]), ".gearshift")
 	tr, err := connect(ctx, t, t.Hosts[0])
 	if err != nil {
 		return nil, fmt.Errorf("lock on %s: %w", t.Hosts[0], err)

@@ -14,8 +14,9 @@ import (
 	"github.com/gearshift-dev/gearshift/internal/state"
 )
 
-// CommandRunner runs a health command and reports its exit code.
-type CommandRunner func(ctx context.Context, argv []string) (exitCode int, err error)
+// CommandRunner runs a health command and reports its exit code and the
+// end of its output (for the message when it fails).
+type CommandRunner func(ctx context.Context, argv []string) (exitCode int, output string, err error)
 
 // Expand replaces {port} and {unit} in a health URL or argument.
 func Expand(s string, unit string, port int) string {
@@ -47,12 +48,19 @@ func Probe(ctx context.Context, h *state.Health, unit string, port int, run Comm
 		for i, a := range h.Command {
 			argv[i] = Expand(a, unit, port)
 		}
-		code, err := run(ctx, argv)
+		code, out, err := run(ctx, argv)
 		switch {
 		case err != nil:
 			return HealthUnhealthy, fmt.Sprintf("health command: %v", err)
 		case code != 0:
-			return HealthUnhealthy, fmt.Sprintf("health command exited %d", code)
+			msg := fmt.Sprintf("health command exited %d", code)
+			if out = strings.TrimSpace(out); out != "" {
+				if len(out) > 300 {
+					out = "..." + out[len(out)-300:]
+				}
+				msg += ": " + out
+			}
+			return HealthUnhealthy, msg
 		}
 		return HealthHealthy, ""
 	}

@@ -109,13 +109,14 @@ func (d *Driver) waitHealthy(ctx context.Context, env *state.Environment, u *sta
 		interval = time.Second
 	}
 	deadline := time.Now().Add(timeout)
-	runCmd := func(ctx context.Context, argv []string) (int, error) {
+	runCmd := func(ctx context.Context, argv []string) (int, string, error) {
 		_, err := d.run(ctx, argv, d.vars(env, u.Name, version, "health"))
 		var ee interface{ ExitCode() int }
 		if errors.As(err, &ee) {
-			return ee.ExitCode(), nil
+			// run's error carries the end of stderr.
+			return ee.ExitCode(), err.Error(), nil
 		}
-		return 0, err
+		return 0, "", err
 	}
 	for {
 		h, detail := driver.Probe(ctx, u.Health, u.Name, u.Port, runCmd)

@@ -1,6 +1,7 @@
 package host
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -41,9 +42,13 @@ func (d *Driver) probeOnce(ctx context.Context, h *hostRun, u *state.Unit, rec *
 			httpc.URL = replaceLoopback(httpc.URL, hostOnly(h.host))
 			hc.HTTP = &httpc
 		}
-		run := func(ctx context.Context, argv []string) (int, error) {
+		run := func(ctx context.Context, argv []string) (int, string, error) {
 			res, err := h.c.Run(ctx, argv, transport.RunOptions{Dir: h.l.Release(rec.ID), Env: releaseEnv(h, u, rec, true)})
-			return res.ExitCode, err
+			out := res.Stderr
+			if len(bytes.TrimSpace(out)) == 0 {
+				out = res.Stdout
+			}
+			return res.ExitCode, string(out), err
 		}
 		return driver.Probe(ctx, &hc, u.Name, port, run)
 	}
