@@ -79,10 +79,27 @@ func TestApplyGitOps(t *testing.T) {
 		t.Error("apply prod dropped dev.json from the status branch")
 	}
 
+	// Rolling dev back opens a pull request that makes the state say what
+	// now runs, and marks 1.2.0 failed in the status record.
+	out := h.mustRun(0, "rollback", "dev", "api", "--to", "1.1.0", "--pr", "--repo", url, "--ref", "main")
+	if !strings.Contains(out, "Pull request #") {
+		t.Errorf("rollback --pr printed no pull request:\n%s", out)
+	}
+	prs := h.gh.PullRequests()
+	if len(prs) != 1 || !strings.Contains(prs[0].Body, "1.1.0") || prs[0].Base != "main" {
+		t.Errorf("pull requests after rollback --pr = %+v", prs)
+	}
+	b, _ = h.git.File("state", gitops.DefaultStatusBranch, "dev.json")
+	if rec, err := statusrec.Unmarshal([]byte(b)); err != nil || rec.Units["api"].Version != "1.1.0" || rec.Failed["api"] != "1.2.0" {
+		t.Errorf("status record after rollback = %+v, %v; want api at 1.1.0 with 1.2.0 failed", rec, err)
+	}
+	// Undo the rollback for what follows: dev runs 1.2.0 again.
+	h.mustRun(0, "apply", "dev", "--repo", url, "--ref", "main", "--retry-failed")
+
 	// A pull-request plan judged from the status branch alone: the status
 	// command is not even run (it would fail without GS_TEST_STATE).
 	t.Setenv("GS_TEST_STATE", "/nonexistent")
-	out := h.mustRun(0, "plan", "dev", "--repo", url, "--from-status", "--detailed-exitcode")
+	out = h.mustRun(0, "plan", "dev", "--repo", url, "--from-status", "--detailed-exitcode")
 	if !strings.Contains(out, "No changes") || !strings.Contains(out, "observed status") {
 		t.Errorf("plan --from-status:\n%s", out)
 	}
