@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,19 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gearshift-dev/gearshift/internal/testutil"
 	"github.com/gearshift-dev/gearshift/internal/testutil/nginx"
 )
-
-// freePort asks the kernel for a free loopback port.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // TestApplyBlueGreen runs the OpenPlans story end to end through `gearshift
 // apply` and `gearshift rollback`, with the demo's real service and a real
@@ -61,7 +50,7 @@ func TestApplyBlueGreen(t *testing.T) {
 	}
 
 	root := t.TempDir()
-	blue, green, zeo := freePort(t), freePort(t), freePort(t)
+	blue, green, zeo := testutil.FreePort(t), testutil.FreePort(t), testutil.FreePort(t)
 	write := func(name, content string) {
 		p := filepath.Join(repo, name)
 		os.MkdirAll(filepath.Dir(p), 0o755)

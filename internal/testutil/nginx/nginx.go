@@ -11,16 +11,14 @@
 package nginx
 
 import (
-	"bytes"
 	"fmt"
-	"net"
+	"github.com/gearshift-dev/gearshift/internal/testutil"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -85,7 +83,7 @@ func StartWithServer(t testing.TB, upstream, server string) *Server {
 	}
 	var lastErr error
 	for range 5 {
-		s.Port = freePort(t)
+		s.Port = testutil.FreePort(t)
 		s.URL = "http://127.0.0.1:" + strconv.Itoa(s.Port) + "/"
 		if err := os.WriteFile(s.Conf, []byte(s.config(upstream)), 0o644); err != nil {
 			t.Fatal(err)
@@ -137,7 +135,7 @@ func (s *Server) run(t testing.TB, base []string) error {
 	if err := os.MkdirAll(filepath.Join(s.Prefix, "tmp"), 0o755); err != nil {
 		return err
 	}
-	var out syncBuffer
+	var out testutil.SyncBuffer
 	cmd := exec.Command(base[0], base[1:]...)
 	cmd.Stdout = &out
 	cmd.Stderr = &out
@@ -193,30 +191,4 @@ func (s *Server) answers() bool {
 func (s *Server) errorLog() string {
 	b, _ := os.ReadFile(s.ErrorLog)
 	return string(b)
-}
-
-func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

@@ -12,15 +12,14 @@ package sshd
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
+	"github.com/gearshift-dev/gearshift/internal/testutil"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -127,7 +126,7 @@ func start(t testing.TB, dir string, i int, authorized string) Host {
 	hostKey, hostPub := KeyGen(t, sdir, "host_ed25519")
 	var lastErr error
 	for range 5 {
-		port := freePort(t)
+		port := testutil.FreePort(t)
 		if err := run(t, sdir, hostKey, authorized, port); err != nil {
 			lastErr = err
 			continue
@@ -145,15 +144,6 @@ func keyOnly(pub string) string {
 		return pub
 	}
 	return f[0] + " " + f[1]
-}
-
-func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 const configTemplate = `ListenAddress 127.0.0.1
@@ -180,7 +170,7 @@ func run(t testing.TB, sdir, hostKey, authorized string, port int) error {
 	if err := os.WriteFile(config, []byte(text), 0o600); err != nil {
 		return err
 	}
-	log := &syncBuffer{}
+	log := &testutil.SyncBuffer{}
 	cmd := exec.Command(Binary, "-D", "-e", "-f", config)
 	cmd.Stdout = log
 	cmd.Stderr = log
@@ -235,21 +225,4 @@ func greets(addr string) bool {
 	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
 	line, err := bufio.NewReader(conn).ReadString('\n')
 	return err == nil && strings.HasPrefix(line, "SSH-2.0-OpenSSH")
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
