@@ -13,7 +13,7 @@ import (
 
 // Sweep removes what a run killed in mid-action left on every host of the
 // target: the temporary files of atomic writes and symlink switches
-// (".<name>.tmp-<hex>"), and release directories that never got a record
+// (".<name>.tmp-<hex>", ".<name>.partial"), and release directories that never got a record
 // (a copy cut short) unless `current` or a slot points at them. The caller
 // holds the environment's lock, so nothing else is writing these files.
 func (d *Driver) Sweep(ctx context.Context, env *state.Environment, target string) error {
@@ -113,8 +113,10 @@ func (d *Driver) sweepOrphans(ctx context.Context, c Conn, l Layout, names []str
 	return nil
 }
 
-// isTemp reports whether a name is a temporary file of the transports'
-// atomic writes.
+// isTemp reports whether a name is a temporary file of an atomic write:
+// the transports' ".<name>.tmp-<hex>" and the archive copy's
+// ".<name>.partial".
 func isTemp(name string) bool {
-	return strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp-")
+	return strings.HasPrefix(name, ".") &&
+		(strings.Contains(name, ".tmp-") || strings.HasSuffix(name, ".partial") || strings.Contains(name, ".partial-"))
 }

@@ -28,6 +28,14 @@ func TestSweep(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if err := os.MkdirAll(l.Archive(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{filepath.Join(l.Archive(), "."+cur+".tar.gz.partial")} {
+		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := os.MkdirAll(filepath.Join(l.Release(orphan), "bin"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +52,7 @@ func TestSweep(t *testing.T) {
 		return nil
 	})
 	sort.Strings(got)
-	want := []string{"greeter", "greeter/current", "greeter/releases", "greeter/releases/" + cur, "greeter/releases/" + cur + ".json"}
+	want := []string{"greeter", "greeter/archive", "greeter/current", "greeter/releases", "greeter/releases/" + cur, "greeter/releases/" + cur + ".json"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("after Sweep (-want +got):\n%s", diff)
 	}
