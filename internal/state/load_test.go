@@ -66,6 +66,8 @@ func TestPerFileFallsBack(t *testing.T) {
 	write("environments/dev/env.cue", "package gearshift\n\nenvironment: {name: \"dev\", deployFrom: branch: \"main\", targets: t: exec: {status: [\"s\"], deploy: [\"d\"]}}\n")
 	write("environments/dev/a.cue", "package gearshift\n\nunits: a: {kind: \"gear\", version: \"1.2.3\", target: \"t\"}\n")
 	write("environments/dev/b.cue", "package gearshift\n\nunits: b: {kind: \"stack\", version: units.a.version, target: \"t\", dependsOn: [\"a\"]}\n")
+	// A pattern constraint on units applies to every file's units.
+	write("environments/dev/defaults.cue", "package gearshift\n\nunits: [string]: maxAge: *\"7d\" | _\n")
 	for _, fast := range []bool{true, false} {
 		st, err := loadState(t, dir, fast)
 		if err != nil {
@@ -73,6 +75,39 @@ func TestPerFileFallsBack(t *testing.T) {
 		}
 		if got := st.Environments["dev"].Units["b"].Version; got != "1.2.3" {
 			t.Errorf("fast=%v: b.version = %q, want 1.2.3", fast, got)
+		}
+		if m := st.Environments["dev"].Units["a"].MaxAge; m == nil || m.Duration != 7*24*time.Hour {
+			t.Errorf("fast=%v: a.maxAge = %v, want 7d from the shared pattern", fast, m)
+		}
+	}
+}
+
+// TestPerFilePattern: a pattern constraint on units in a file of its own
+// applies to the units of every other file, on both paths.
+func TestPerFilePattern(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"cue.mod/module.cue":            "module: \"example.com/x@v0\"\nlanguage: version: \"v0.17.0\"\n",
+		"environments/dev/env.cue":      "package gearshift\n\nenvironment: {name: \"dev\", deployFrom: branch: \"main\", targets: t: exec: {status: [\"s\"], deploy: [\"d\"]}}\n",
+		"environments/dev/a.cue":        "package gearshift\n\nunits: a: {kind: \"gear\", version: \"1.2.3\", target: \"t\"}\n",
+		"environments/dev/defaults.cue": "package gearshift\n\nunits: [string]: maxAge: *\"7d\" | _\n",
+	}
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, fast := range []bool{true, false} {
+		st, err := loadState(t, dir, fast)
+		if err != nil {
+			t.Fatalf("fast=%v: %v", fast, err)
+		}
+		if m := st.Environments["dev"].Units["a"].MaxAge; m == nil || m.Duration != 7*24*time.Hour {
+			t.Errorf("fast=%v: a.maxAge = %v, want 7d from the pattern in defaults.cue", fast, m)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package state
 
 import (
 	"encoding/json"
+	"strings"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
@@ -82,7 +83,10 @@ func loadPerFile(cctx *cue.Context, sch cue.Value, root, name string, inst *buil
 	return env, true
 }
 
-// unitsOnly reports whether a file declares nothing but units.
+// unitsOnly reports whether a file declares nothing but named units:
+// `units: name: {...}` or `units: {a: ..., b: ...}`. A pattern constraint
+// (`units: [string]: {...}`), a comprehension or an embedding under units
+// applies to other files' units too, so such a file belongs to the base.
 func unitsOnly(f *ast.File) bool {
 	n := 0
 	for _, d := range f.Decls {
@@ -90,7 +94,7 @@ func unitsOnly(f *ast.File) bool {
 		case *ast.Package, *ast.ImportDecl, *ast.CommentGroup, *ast.Attribute:
 		case *ast.Field:
 			id, ok := d.Label.(*ast.Ident)
-			if !ok || id.Name != "units" {
+			if !ok || id.Name != "units" || !namedFields(d.Value) {
 				return false
 			}
 			n++
@@ -99,4 +103,30 @@ func unitsOnly(f *ast.File) bool {
 		}
 	}
 	return n > 0
+}
+
+// namedFields reports whether v is a struct of plainly named fields.
+func namedFields(v ast.Expr) bool {
+	st, ok := v.(*ast.StructLit)
+	if !ok {
+		return false
+	}
+	for _, e := range st.Elts {
+		switch e := e.(type) {
+		case *ast.CommentGroup, *ast.Attribute:
+		case *ast.Field:
+			switch l := e.Label.(type) {
+			case *ast.Ident:
+				if strings.HasPrefix(l.Name, "_") || strings.HasPrefix(l.Name, "#") {
+					return false
+				}
+			case *ast.BasicLit:
+			default:
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
