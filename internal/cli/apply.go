@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -85,12 +86,17 @@ func applyCmd() *command {
 // plan is made from a state no other run is changing.
 func (e *env) apply(ctx context.Context, names []string, f applyFlags) error {
 	start := e.now()
-	st, err := e.loadForApply(ctx, names)
+	st, err := e.loadAll(ctx)
 	if err != nil {
 		return err
 	}
 	if len(names) == 0 {
 		names = st.Names()
+	}
+	for _, n := range names {
+		if st.Environments[n] == nil {
+			return state.Diagnostics{{Pos: state.Pos{File: state.EnvironmentsDir + "/" + n}, Msg: fmt.Sprintf("no environment %q (have %s)", n, strings.Join(st.Names(), ", "))}}
+		}
 	}
 	stateDir := f.lock.dir(e)
 	cacheDir := f.cacheDir
@@ -130,7 +136,7 @@ func (e *env) apply(ctx context.Context, names []string, f applyFlags) error {
 		}
 	}
 
-	pr, err := e.makePlan(ctx, names, f.observe)
+	pr, err := e.planState(ctx, st, names, f.observe)
 	if err != nil {
 		return err
 	}

@@ -88,12 +88,27 @@ type planRun struct {
 // With of.fromStatus, "observe" reads the status records instead, so the
 // plan needs no credentials for any target.
 func (e *env) makePlan(ctx context.Context, names []string, of observeFlags) (*planRun, error) {
+	st, err := e.loadAll(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return e.planState(ctx, st, names, of)
+}
+
+// loadAll loads every environment of the checked-out state repository, as
+// plan and apply need it: a promotion source may not be among the
+// environments named, and expired waivers are violations, not mistakes.
+func (e *env) loadAll(ctx context.Context) (*state.State, error) {
 	c, err := e.checkout(ctx)
 	if err != nil {
 		return nil, err
 	}
-	// Load every environment: a promotion source may not be among names.
-	st, err := state.Load(ctx, c.Dir, nil, state.Options{Now: e.now, KeepExpiredWaivers: true})
+	return state.Load(ctx, c.Dir, nil, state.Options{Now: e.now, KeepExpiredWaivers: true})
+}
+
+// planState is makePlan on a state already loaded (by loadAll).
+func (e *env) planState(ctx context.Context, st *state.State, names []string, of observeFlags) (*planRun, error) {
+	c, err := e.checkout(ctx)
 	if err != nil {
 		return nil, err
 	}
