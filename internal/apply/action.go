@@ -127,7 +127,14 @@ func (r *runner) deploy(ctx context.Context, d driver.Deployer, a *plan.Action, 
 	dr, err := d.Deploy(ctx, req)
 	if err == nil && u.Verify != nil {
 		r.step(u.Name, "verifying")
-		if verr := r.check(u, u.Verify, r.in.Root).run(ctx); verr != nil {
+		vu := u
+		if dr.Port > 0 && dr.Port != u.Port {
+			// A blue/green release is verified on its slot's port.
+			c := *u
+			c.Port = dr.Port
+			vu = &c
+		}
+		if verr := r.check(vu, u.Verify, r.in.Root).run(ctx); verr != nil {
 			err = fmt.Errorf("verify: %w", verr)
 		}
 	}

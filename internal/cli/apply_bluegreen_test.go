@@ -89,8 +89,10 @@ units: planner: {
 	artifact: source: "gear.tar.gz"
 	run: command: ["./bin/demo-gear", "serve", "--addr", "127.0.0.1:{port}", "--name", "planner", "--version", %q]
 	health: {http: url: "http://127.0.0.1:{port}/healthz", timeout: "10s", interval: "100ms"}
+	// Verified on the new slot's port: {port} is the slot's.
+	verify: command: [%q, "check", "http://127.0.0.1:{port}/"]
 }
-`, zeo, version, blue, green, version)
+`, zeo, version, blue, green, version, bin)
 	}
 	write("environments/prod/units.cue", units("3.1.0"))
 	env := map[string]string{"XDG_STATE_HOME": t.TempDir(), "XDG_CACHE_HOME": t.TempDir(), "NO_COLOR": "1"}

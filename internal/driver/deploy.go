@@ -32,6 +32,9 @@ type DeployResult struct {
 	Previous *Release `json:"previous,omitempty"`
 	// Hosts lists the hosts deployed, in order.
 	Hosts []string `json:"hosts,omitempty"`
+	// Port is the port the new release listens on when it is not the
+	// unit's own (a blue/green slot's): verify's {port}.
+	Port int `json:"port,omitempty"`
 }
 
 // Deployer is the write side of a driver. The host driver implements the

@@ -311,6 +311,16 @@ func (d *Driver) Deploy(ctx context.Context, req driver.DeployRequest) (driver.D
 			return res, e
 		}
 	}
+	if u.Strategy == state.StrategyBlueGreen && len(hosts) > 0 {
+		// The slot the release went to decides verify's {port}.
+		if l, err := d.layout(hosts[0], u.Name); err == nil {
+			if c, err := d.Connect(ctx, d.Target, hosts[0]); err == nil {
+				if cur, _, err := ReadCurrent(ctx, c, l); err == nil && cur != nil && cur.ID == id {
+					res.Port = cur.Port
+				}
+			}
+		}
+	}
 	// Old releases go only once every host runs the new one: until then
 	// they are what a rollback returns to.
 	d.eachHost(hosts, func(h string) error {
