@@ -59,8 +59,12 @@ type Evidence struct {
 
 // Proposal is one pull request: its branch, title and edits.
 type Proposal struct {
-	Kind    Kind     `json:"kind"`
-	Branch  string   `json:"branch"`
+	Kind   Kind   `json:"kind"`
+	Branch string `json:"branch"`
+	// Key names what the proposal is about (a framework, an environment's
+	// unit), whatever the version: a newer proposal with the same key
+	// supersedes an older one.
+	Key     string   `json:"key"`
 	Title   string   `json:"title"`
 	Changes []Change `json:"changes"`
 	// Notes are said in the pull request's body (a framework without a
@@ -248,7 +252,7 @@ func frameworks(st *state.State, envs []string, tags map[string]listing, now tim
 				latest = cand
 			}
 		}
-		p := &Proposal{Kind: Framework, Branch: branchName("gearshift/bump-" + fn + "-" + latest)}
+		p := &Proposal{Kind: Framework, Key: "framework/" + fn, Branch: branchName("gearshift/bump-" + fn + "-" + latest)}
 		for _, d := range byName[fn] {
 			if state.CompareVersions(d.f.Latest, latest) >= 0 {
 				continue
@@ -328,6 +332,7 @@ func units(st *state.State, envs []string, tags map[string]listing, res *Result)
 			}
 			res.Proposals = append(res.Proposals, &Proposal{
 				Kind:   Unit,
+				Key:    "unit/" + n + "/" + un,
 				Branch: branchName("gearshift/bump-" + n + "-" + un + "-" + v),
 				Title:  fmt.Sprintf("%s: bump %s to %s", n, un, v),
 				Changes: []Change{{Env: n, Unit: un, Field: "version", label: "version",
@@ -358,6 +363,7 @@ func SetVersion(st *state.State, env, unit, version, reason string) (*Proposal, 
 	}
 	p := &Proposal{
 		Kind:   Version,
+		Key:    "version/" + env + "/" + unit,
 		Branch: branchName("gearshift/version-" + env + "-" + unit + "-" + version),
 		Title:  fmt.Sprintf("%s: set %s to %s", env, unit, version),
 		Changes: []Change{{Env: env, Unit: unit, Field: "version", label: "version",

@@ -51,7 +51,7 @@ func Promote(in PromoteInput) (*Proposal, []Skipped, error) {
 	if to.Policies.VersionPattern != "" {
 		pattern, _ = regexp.Compile(to.Policies.VersionPattern)
 	}
-	p := &Proposal{Kind: Promotion, Branch: branchName("gearshift/promote-" + in.From + "-" + in.To)}
+	p := &Proposal{Kind: Promotion, Key: "promote/" + in.From + "/" + in.To, Branch: branchName("gearshift/promote-" + in.From + "-" + in.To)}
 	var skipped []Skipped
 	var names []string
 	for _, un := range to.UnitNames() {

@@ -179,7 +179,30 @@ func (e *env) commitProposal(ctx context.Context, c *gitops.Checkout, p *bump.Pr
 func (e *env) openPR(ctx context.Context, c *gitops.Checkout, f forge.Forge, base string, p *bump.Proposal, skipped []bump.Skipped) (forge.PullRequest, bool, error) {
 	footer := fmt.Sprintf("Proposed by gearshift %s from `%s` at `%s`. A later run updates this pull request; close it to decline.",
 		Version, strings.ReplaceAll(c.Source, "`", "'"), shortHash(c.Commit))
-	return f.EnsurePullRequest(ctx, forge.PullRequest{Branch: p.Branch, Base: base, Title: p.Title, Body: bump.Body(p, skipped, footer)})
+	marker := proposalMarker(p)
+	if marker != "" {
+		footer += "\n" + marker
+	}
+	pr, created, err := f.EnsurePullRequest(ctx, forge.PullRequest{Branch: p.Branch, Base: base, Title: p.Title, Body: bump.Body(p, skipped, footer)})
+	if err != nil || marker == "" {
+		return pr, created, err
+	}
+	// A newer release replaces the pull request of an older one: close it
+	// rather than leave two proposals for the same thing open.
+	closed, err := f.CloseSuperseded(ctx, marker, p.Branch, fmt.Sprintf("Superseded by #%d (%s).", pr.Number, p.Title))
+	for _, old := range closed {
+		fmt.Fprintf(e.stderr, "gearshift: closed pull request #%d (%s): superseded by #%d\n", old.Number, old.Branch, pr.Number)
+	}
+	return pr, created, err
+}
+
+// proposalMarker is the hidden line that finds the pull requests of the
+// same proposal key (a framework, an environment's unit) again.
+func proposalMarker(p *bump.Proposal) string {
+	if p.Key == "" {
+		return ""
+	}
+	return "<!-- gearshift:proposal " + strings.NewReplacer("-->", "", "\n", " ").Replace(p.Key) + " -->"
 }
 
 // openVersionPR sets unit of env to version in the state repository and

@@ -9,6 +9,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/gearshift-dev/gearshift/internal/forge/githubtest"
+
 	"github.com/gearshift-dev/gearshift/internal/gitops"
 )
 
@@ -172,5 +174,40 @@ func TestOpenVersionPR(t *testing.T) {
 	}
 	if _, err := openVersionPR(context.Background(), e, c, "prod", "db", "3.1.0-rc.1", ""); err == nil || !strings.Contains(err.Error(), "version pattern") {
 		t.Errorf("a version breaking the pattern: %v", err)
+	}
+}
+
+// TestBumpSupersedes: a newer release of a tracked unit opens its own pull
+// request and closes the one for the older release, with a comment; the
+// framework's pull request, a different proposal, stays open.
+func TestBumpSupersedes(t *testing.T) {
+	h := newHarness(t, nil)
+	h.git.CreateRepo("state", "main", stateRepo(h))
+	url := h.git.URL("state")
+	h.mustRun(0, "bump", "--repo", url, "--ref", "main")
+	h.git.Tag("api", "v1.3.0", "main")
+	h.mustRun(0, "bump", "--repo", url, "--ref", "main")
+
+	state := map[string]string{}
+	for _, p := range h.gh.PullRequests() {
+		state[p.Head] = p.State
+	}
+	want := map[string]string{
+		"gearshift/bump-fw-1.5.0":      "open",
+		"gearshift/bump-dev-api-1.2.0": "closed",
+		"gearshift/bump-dev-api-1.3.0": "open",
+	}
+	if diff := cmp.Diff(want, state); diff != "" {
+		t.Errorf("pull requests by branch (-want +got):\n%s", diff)
+	}
+	var closed githubtest.PullRequest
+	for _, p := range h.gh.PullRequests() {
+		if p.Head == "gearshift/bump-dev-api-1.2.0" {
+			closed = p
+		}
+	}
+	comments := h.gh.Comments(closed.Number)
+	if len(comments) != 1 || !strings.Contains(comments[0].Body, "Superseded by #3") {
+		t.Errorf("comments on the superseded pull request = %+v", comments)
 	}
 }
