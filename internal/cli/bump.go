@@ -126,6 +126,7 @@ func (e *env) proposeAll(ctx context.Context, c *gitops.Checkout, pf prFlags, ps
 			}
 		}
 	}
+	opened := map[string]forge.PullRequest{}
 	for i, p := range ps {
 		po := proposalOut{Proposal: p}
 		switch {
@@ -143,9 +144,18 @@ func (e *env) proposeAll(ctx context.Context, c *gitops.Checkout, pf prFlags, ps
 				failed++
 			} else {
 				po.PullRequest = &prOut{Number: pr.Number, URL: pr.URL, Created: created}
+				opened[p.Branch] = pr
 			}
 		}
 		out.Proposals = append(out.Proposals, po)
+	}
+	if len(opened) > 0 {
+		// A newer release replaces the pull request of an older one:
+		// close it rather than leave two proposals for one thing open.
+		if err := e.closeSuperseded(ctx, f, opened, ps); err != nil {
+			fmt.Fprintf(e.stderr, "gearshift: closing superseded pull requests: %v\n", err)
+			failed++
+		}
 	}
 	return failed
 }
@@ -183,17 +193,36 @@ func (e *env) openPR(ctx context.Context, c *gitops.Checkout, f forge.Forge, bas
 	if marker != "" {
 		footer += "\n" + marker
 	}
-	pr, created, err := f.EnsurePullRequest(ctx, forge.PullRequest{Branch: p.Branch, Base: base, Title: p.Title, Body: bump.Body(p, skipped, footer)})
-	if err != nil || marker == "" {
-		return pr, created, err
+	return f.EnsurePullRequest(ctx, forge.PullRequest{Branch: p.Branch, Base: base, Title: p.Title, Body: bump.Body(p, skipped, footer)})
+}
+
+// closeSuperseded closes the open pull requests that an opened proposal
+// replaces (same proposal marker, another branch: an older release), with
+// a comment naming the new one. The open pull requests are listed once.
+func (e *env) closeSuperseded(ctx context.Context, f forge.Forge, opened map[string]forge.PullRequest, ps []*bump.Proposal) error {
+	open, err := f.OpenPullRequests(ctx)
+	if err != nil {
+		return err
 	}
-	// A newer release replaces the pull request of an older one: close it
-	// rather than leave two proposals for the same thing open.
-	closed, err := f.CloseSuperseded(ctx, marker, p.Branch, fmt.Sprintf("Superseded by #%d (%s).", pr.Number, p.Title))
-	for _, old := range closed {
-		fmt.Fprintf(e.stderr, "gearshift: closed pull request #%d (%s): superseded by #%d\n", old.Number, old.Branch, pr.Number)
+	var errs []error
+	for _, p := range ps {
+		pr, ok := opened[p.Branch]
+		marker := proposalMarker(p)
+		if !ok || marker == "" {
+			continue
+		}
+		for _, old := range open {
+			if old.Branch == p.Branch || !strings.Contains(old.Body, marker) {
+				continue
+			}
+			if err := f.ClosePullRequest(ctx, old.Number, fmt.Sprintf("Superseded by #%d (%s).", pr.Number, p.Title)); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			fmt.Fprintf(e.stderr, "gearshift: closed pull request #%d (%s): superseded by #%d\n", old.Number, old.Branch, pr.Number)
+		}
 	}
-	return pr, created, err
+	return errors.Join(errs...)
 }
 
 // proposalMarker is the hidden line that finds the pull requests of the
@@ -227,7 +256,10 @@ func openVersionPR(ctx context.Context, e *env, c *gitops.Checkout, env, unit, v
 		return forge.PullRequest{}, err
 	}
 	pr, _, err := e.propose(ctx, c, f, base, p, nil)
-	return pr, err
+	if err != nil {
+		return pr, err
+	}
+	return pr, e.closeSuperseded(ctx, f, map[string]forge.PullRequest{p.Branch: pr}, []*bump.Proposal{p})
 }
 
 // baseBranch is the branch pull requests merge into: --base, else the

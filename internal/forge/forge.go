@@ -36,10 +36,11 @@ type Forge interface {
 	// number: found by the hidden marker (an HTML comment), edited in
 	// place, or created.
 	UpsertComment(ctx context.Context, number int, marker, body string) error
-	// CloseSuperseded closes every open PR of this repository whose body
-	// carries marker and whose branch is not keep, with comment posted on
-	// it first: a newer proposal for the same thing replaced them.
-	CloseSuperseded(ctx context.Context, marker, keep, comment string) ([]PullRequest, error)
+	// OpenPullRequests lists the open PRs whose branches are in this
+	// repository, with their bodies.
+	OpenPullRequests(ctx context.Context) ([]PullRequest, error)
+	// ClosePullRequest posts comment on PR number, then closes it.
+	ClosePullRequest(ctx context.Context, number int, comment string) error
 }
 
 var (

@@ -234,17 +234,11 @@ func (g *GitHub) findOpenPullRequest(ctx context.Context, branch, base string) (
 	return nil, fmt.Errorf("list open pull requests from %s in %s/%s: more than %d pages", branch, g.owner, g.repo, maxPages)
 }
 
-// CloseSuperseded implements Forge.
-func (g *GitHub) CloseSuperseded(ctx context.Context, marker, keep, comment string) ([]PullRequest, error) {
-	if strings.TrimSpace(marker) == "" {
-		return nil, errors.New("close superseded pull requests: empty marker")
-	}
+// OpenPullRequests implements Forge.
+func (g *GitHub) OpenPullRequests(ctx context.Context) ([]PullRequest, error) {
 	opts := &github.PullRequestListOptions{State: "open", ListOptions: github.ListOptions{PerPage: 100}}
-	var stale []*github.PullRequest
-	for page := 0; ; page++ {
-		if page == maxPages {
-			return nil, fmt.Errorf("list open pull requests in %s/%s: more than %d pages", g.owner, g.repo, maxPages)
-		}
+	var out []PullRequest
+	for page := 0; page < maxPages; page++ {
 		var prs []*github.PullRequest
 		var resp *github.Response
 		err := g.call(ctx, func(ctx context.Context) (*github.Response, error) {
@@ -256,39 +250,38 @@ func (g *GitHub) CloseSuperseded(ctx context.Context, marker, keep, comment stri
 			return nil, fmt.Errorf("list open pull requests in %s/%s: %w", g.owner, g.repo, err)
 		}
 		for _, p := range prs {
-			ref := p.GetHead().GetRef()
-			if ref != keep && g.fromBranch(p, ref) && strings.Contains(p.GetBody(), marker) {
-				stale = append(stale, p)
+			if g.fromBranch(p, p.GetHead().GetRef()) {
+				out = append(out, fromGitHub(p))
 			}
 		}
 		if resp.NextPage == 0 {
-			break
+			return out, nil
 		}
 		opts.Page = resp.NextPage
 	}
-	var closed []PullRequest
-	for _, p := range stale {
-		n := p.GetNumber()
-		if comment != "" {
-			err := g.call(ctx, func(ctx context.Context) (*github.Response, error) {
-				_, resp, err := g.client.Issues.CreateComment(ctx, g.owner, g.repo, n, github.IssueCommentRequest{Body: Truncate(comment, MaxBodyLength, g.hint)})
-				return resp, err
-			})
-			if err != nil {
-				return closed, fmt.Errorf("comment on pull request #%d in %s/%s: %w", n, g.owner, g.repo, err)
-			}
-		}
+	return nil, fmt.Errorf("list open pull requests in %s/%s: more than %d pages", g.owner, g.repo, maxPages)
+}
+
+// ClosePullRequest implements Forge.
+func (g *GitHub) ClosePullRequest(ctx context.Context, number int, comment string) error {
+	if comment != "" {
 		err := g.call(ctx, func(ctx context.Context) (*github.Response, error) {
-			_, resp, err := g.client.PullRequests.Edit(ctx, g.owner, g.repo, n, &github.PullRequest{State: github.Ptr("closed")})
+			_, resp, err := g.client.Issues.CreateComment(ctx, g.owner, g.repo, number, github.IssueCommentRequest{Body: Truncate(comment, MaxBodyLength, g.hint)})
 			return resp, err
 		})
 		if err != nil {
-			return closed, fmt.Errorf("close pull request #%d in %s/%s: %w", n, g.owner, g.repo, err)
+			return fmt.Errorf("comment on pull request #%d in %s/%s: %w", number, g.owner, g.repo, err)
 		}
-		g.log.Debug("closed superseded pull request", "repo", g.owner+"/"+g.repo, "number", n)
-		closed = append(closed, fromGitHub(p))
 	}
-	return closed, nil
+	err := g.call(ctx, func(ctx context.Context) (*github.Response, error) {
+		_, resp, err := g.client.PullRequests.Edit(ctx, g.owner, g.repo, number, &github.PullRequest{State: github.Ptr("closed")})
+		return resp, err
+	})
+	if err != nil {
+		return fmt.Errorf("close pull request #%d in %s/%s: %w", number, g.owner, g.repo, err)
+	}
+	g.log.Debug("closed pull request", "repo", g.owner+"/"+g.repo, "number", number)
+	return nil
 }
 
 // fromBranch reports whether p's head is branch of this repository's owner
