@@ -82,8 +82,9 @@ func applyCmd() *command {
 
 // apply is the data flow of apply: load -> lock -> observe -> plan ->
 // judge -> render the plan -> apply each environment -> status record ->
-// render the result. The locks are taken before observing, so that the
-// plan is made from a state no other run is changing.
+// render the result. The ref is checked before anything is locked; the
+// locks are taken before observing, so that the plan is made from a state
+// no other run is changing.
 func (e *env) apply(ctx context.Context, names []string, f applyFlags) error {
 	start := e.now()
 	st, err := e.loadAll(ctx)
@@ -98,6 +99,21 @@ func (e *env) apply(ctx context.Context, names []string, f applyFlags) error {
 			return state.Diagnostics{{Pos: state.Pos{File: state.EnvironmentsDir + "/" + n}, Msg: fmt.Sprintf("no environment %q (have %s)", n, strings.Join(st.Names(), ", "))}}
 		}
 	}
+	// An environment deploys only from its declared branch or tag pattern.
+	// A state directory that is not a git checkout has no ref to check.
+	c, err := e.checkout(ctx)
+	if err != nil {
+		return err
+	}
+	if c.Commit != "" {
+		for _, n := range names {
+			df := st.Environments[n].DeployFrom
+			if err := gitops.RefAllowed(c.Ref, c.IsTag, df.Branch, df.Tag); err != nil {
+				return fmt.Errorf("environment %s refuses %s at %s: %w (check out its ref, or pass --ref)", n, describeRef(c), shortHash(c.Commit), err)
+			}
+		}
+	}
+
 	stateDir := f.lock.dir(e)
 	cacheDir := f.cacheDir
 	if cacheDir == "" {
@@ -120,21 +136,6 @@ func (e *env) apply(ctx context.Context, names []string, f applyFlags) error {
 			}
 		}
 	}()
-
-	// An environment deploys only from its declared branch or tag pattern.
-	// A state directory that is not a git checkout has no ref to check.
-	c, err := e.checkout(ctx)
-	if err != nil {
-		return err
-	}
-	if c.Commit != "" {
-		for _, n := range names {
-			df := st.Environments[n].DeployFrom
-			if err := gitops.RefAllowed(c.Ref, c.IsTag, df.Branch, df.Tag); err != nil {
-				return fmt.Errorf("environment %s refuses %s at %s: %w (check out its ref, or pass --ref)", n, describeRef(c), shortHash(c.Commit), err)
-			}
-		}
-	}
 
 	pr, err := e.planState(ctx, st, names, f.observe)
 	if err != nil {
