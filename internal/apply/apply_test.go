@@ -118,10 +118,9 @@ func TestParallelismBound(t *testing.T) {
 	if most > 3 || most < 2 {
 		t.Errorf("at most %d deploys ran at once, want 2 or 3", most)
 	}
-	// Three rounds of 0.2s, not nine.
-	if d := time.Since(start); d > 1500*time.Millisecond {
-		t.Errorf("took %s: the deploys did not run in parallel", d)
-	}
+	// That deploys overlapped is shown by the counts above, not by the
+	// clock: a slow machine must not fail this test.
+	t.Logf("9 deploys of 0.2 s at parallelism 3 took %s", time.Since(start))
 }
 
 // TestInterrupt cancels a run while its first wave runs: the started
