@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gearshift-dev/gearshift/internal/state/statetest"
 	"github.com/gearshift-dev/gearshift/internal/testutil"
 	"github.com/gearshift-dev/gearshift/internal/testutil/nginx"
 )
@@ -52,9 +53,8 @@ func TestApplyBlueGreen(t *testing.T) {
 	root := t.TempDir()
 	blue, green, zeo := testutil.FreePort(t), testutil.FreePort(t), testutil.FreePort(t)
 	write := func(name, content string) {
-		p := filepath.Join(repo, name)
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Helper()
+		if err := statetest.WriteFiles(repo, map[string]string{name: content}); err != nil {
 			t.Fatal(err)
 		}
 	}

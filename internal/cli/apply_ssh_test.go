@@ -12,14 +12,13 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gearshift-dev/gearshift/internal/driver/host"
 	"github.com/gearshift-dev/gearshift/internal/driver/host/transport"
+	"github.com/gearshift-dev/gearshift/internal/state/statetest"
 	"github.com/gearshift-dev/gearshift/internal/testutil/sshd"
 )
 
@@ -59,20 +58,6 @@ func exporterTarball(t *testing.T, version string) []byte {
 	return b.Bytes()
 }
 
-// killMarked kills the test's exporter processes (sleep 7391).
-func killMarked() {
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, p := range procs {
-		b, err := os.ReadFile(p)
-		if err != nil || !bytes.Equal(bytes.TrimRight(b, "\x00"), []byte("sleep\x007391")) {
-			continue
-		}
-		if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p))); err == nil {
-			syscall.Kill(pid, syscall.SIGKILL)
-		}
-	}
-}
-
 // TestApplySSHRolling runs the tsd-import and Fragalysis stories end to end
 // through `gearshift apply`: tarballs with checksums over HTTP, archived
 // before deploy on three named hosts over real sshd (host keys verified),
@@ -82,7 +67,7 @@ func killMarked() {
 // untouched, and the run fails loudly (exit 1).
 func TestApplySSHRolling(t *testing.T) {
 	cluster := sshd.Start(t, 3)
-	t.Cleanup(killMarked)
+	t.Cleanup(func() { stopServices(t, "7391") })
 	tarballs := map[string][]byte{"1.0.0": exporterTarball(t, "1.0.0"), "2.0.0": exporterTarball(t, "2.0.0")}
 	sums := map[string]string{}
 	for v, b := range tarballs {
@@ -107,11 +92,8 @@ func TestApplySSHRolling(t *testing.T) {
 		hosts = append(hosts, fmt.Sprintf("%q", h.HostPort()))
 	}
 	write := func(name, content string) {
-		p := filepath.Join(repo, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Helper()
+		if err := statetest.WriteFiles(repo, map[string]string{name: content}); err != nil {
 			t.Fatal(err)
 		}
 	}

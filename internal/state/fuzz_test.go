@@ -2,8 +2,7 @@ package state
 
 import (
 	"context"
-	"os"
-	"path/filepath"
+	"github.com/gearshift-dev/gearshift/internal/state/statetest"
 	"strings"
 	"testing"
 	"time"
@@ -79,19 +78,11 @@ units: b: {kind: "gear", version: "1.0.0", target: "t", dependsOn: ["a"]}`)
 	f.Add(`environment: policies: windows: [{hours: "9-5"}]`)
 	f.Add("units: {{{")
 	dir := f.TempDir()
-	write := func(name, content string) {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			f.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			f.Fatal(err)
-		}
-	}
-	write("cue.mod/module.cue", "module: \"example.com/f@v0\"\nlanguage: version: \"v0.17.0\"\n")
-	write("environments/dev/env.cue", "package gearshift\n\nenvironment: {name: \"dev\", deployFrom: branch: \"main\", targets: t: exec: {status: [\"s\"], deploy: [\"d\"]}}\n")
+	writeTree(f, dir, nil)
 	f.Fuzz(func(t *testing.T, src string) {
-		write("environments/dev/units.cue", "package gearshift\n\n"+src+"\n")
+		if err := statetest.WriteFiles(dir, map[string]string{"environments/dev/units.cue": "package gearshift\n\n" + src + "\n"}); err != nil {
+			t.Fatal(err)
+		}
 		_, err := Load(context.Background(), dir, nil, Options{})
 		if err == nil {
 			return

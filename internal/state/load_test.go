@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"github.com/gearshift-dev/gearshift/internal/state/statetest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,21 +54,12 @@ func TestPerFileAgrees(t *testing.T) {
 // needs the whole package; the result is still right.
 func TestPerFileFallsBack(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, content string) {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("cue.mod/module.cue", "module: \"example.com/x@v0\"\nlanguage: version: \"v0.17.0\"\n")
-	write("environments/dev/env.cue", "package gearshift\n\nenvironment: {name: \"dev\", deployFrom: branch: \"main\", targets: t: exec: {status: [\"s\"], deploy: [\"d\"]}}\n")
-	write("environments/dev/a.cue", "package gearshift\n\nunits: a: {kind: \"gear\", version: \"1.2.3\", target: \"t\"}\n")
-	write("environments/dev/b.cue", "package gearshift\n\nunits: b: {kind: \"stack\", version: units.a.version, target: \"t\", dependsOn: [\"a\"]}\n")
-	// A pattern constraint on units applies to every file's units.
-	write("environments/dev/defaults.cue", "package gearshift\n\nunits: [string]: maxAge: *\"7d\" | _\n")
+	writeTree(t, dir, map[string]string{
+		"environments/dev/a.cue": "package gearshift\n\nunits: a: {kind: \"gear\", version: \"1.2.3\", target: \"t\"}\n",
+		"environments/dev/b.cue": "package gearshift\n\nunits: b: {kind: \"stack\", version: units.a.version, target: \"t\", dependsOn: [\"a\"]}\n",
+		// A pattern constraint on units applies to every file's units.
+		"environments/dev/defaults.cue": "package gearshift\n\nunits: [string]: maxAge: *\"7d\" | _\n",
+	})
 	for _, fast := range []bool{true, false} {
 		st, err := loadState(t, dir, fast)
 		if err != nil {
@@ -86,21 +78,10 @@ func TestPerFileFallsBack(t *testing.T) {
 // applies to the units of every other file, on both paths.
 func TestPerFilePattern(t *testing.T) {
 	dir := t.TempDir()
-	files := map[string]string{
-		"cue.mod/module.cue":            "module: \"example.com/x@v0\"\nlanguage: version: \"v0.17.0\"\n",
-		"environments/dev/env.cue":      "package gearshift\n\nenvironment: {name: \"dev\", deployFrom: branch: \"main\", targets: t: exec: {status: [\"s\"], deploy: [\"d\"]}}\n",
+	writeTree(t, dir, map[string]string{
 		"environments/dev/a.cue":        "package gearshift\n\nunits: a: {kind: \"gear\", version: \"1.2.3\", target: \"t\"}\n",
 		"environments/dev/defaults.cue": "package gearshift\n\nunits: [string]: maxAge: *\"7d\" | _\n",
-	}
-	for name, content := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
 	for _, fast := range []bool{true, false} {
 		st, err := loadState(t, dir, fast)
 		if err != nil {
@@ -109,5 +90,21 @@ func TestPerFilePattern(t *testing.T) {
 		if m := st.Environments["dev"].Units["a"].MaxAge; m == nil || m.Duration != 7*24*time.Hour {
 			t.Errorf("fast=%v: a.maxAge = %v, want 7d from the pattern in defaults.cue", fast, m)
 		}
+	}
+}
+
+// writeTree writes a minimal state repository (a module and a dev
+// environment with an exec target t) and then files over it.
+func writeTree(t testing.TB, dir string, files map[string]string) {
+	t.Helper()
+	all := map[string]string{
+		"cue.mod/module.cue":       "module: \"example.com/x@v0\"\nlanguage: version: \"v0.17.0\"\n",
+		"environments/dev/env.cue": "package gearshift\n\nenvironment: {name: \"dev\", deployFrom: branch: \"main\", targets: t: exec: {status: [\"s\"], deploy: [\"d\"]}}\n",
+	}
+	for k, v := range files {
+		all[k] = v
+	}
+	if err := statetest.WriteFiles(dir, all); err != nil {
+		t.Fatal(err)
 	}
 }

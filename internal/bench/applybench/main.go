@@ -20,6 +20,7 @@ import (
 	"encoding/hex"
 	"flag"
 	"fmt"
+	"github.com/gearshift-dev/gearshift/internal/state/statetest"
 	"log"
 	"net"
 	"os"
@@ -186,14 +187,8 @@ environment: {
 		}
 	}
 	files["environments/dev/units.cue"] = u.String()
-	for name, content := range files {
-		p := filepath.Join(repo, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			log.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			log.Fatal(err)
-		}
+	if err := statetest.WriteFiles(repo, files); err != nil {
+		log.Fatal(err)
 	}
 }
 

@@ -77,8 +77,14 @@ units: "u%05d": {
 			files[fmt.Sprintf("environments/%s/units-%05d.cue", env, start)] = b.String()
 		}
 	}
+	return WriteFiles(dir, files)
+}
+
+// WriteFiles writes files (slash-separated paths relative to dir ->
+// content) under dir, making the directories they need.
+func WriteFiles(dir string, files map[string]string) error {
 	for name, content := range files {
-		p := filepath.Join(dir, name)
+		p := filepath.Join(dir, filepath.FromSlash(name))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return err
 		}
