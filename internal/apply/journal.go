@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"sort"
+	"sync"
 	"time"
 )
 
@@ -53,11 +54,20 @@ func JournalFile(env string) string { return env + ".journal.jsonl" }
 
 // Journal appends entries for one run. Each entry is one write followed by
 // fsync: when Append returns, the entry survives a crash.
+//
+// A crash or a full disk can leave a torn last line without its newline.
+// Appending straight after it would glue the next entry to the fragment
+// and make both unreadable, so the first Append of a run starts on a new
+// line when the file does not end in one (the fragment stays, as its own
+// line, and readers count it as torn).
 type Journal struct {
 	dir  Dir
 	name string
 	run  string
 	now  func() time.Time
+
+	mu      sync.Mutex
+	checked bool // the file's end was looked at by this run
 }
 
 // NewJournal returns the journal of env in dir for run.
@@ -78,9 +88,22 @@ func (j *Journal) Append(ctx context.Context, e Entry) error {
 	if err != nil {
 		return err
 	}
-	if err := j.dir.Append(ctx, j.name, append(b, '\n')); err != nil {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	line := append(b, '\n')
+	if !j.checked {
+		old, err := j.dir.ReadFile(ctx, j.name)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("journal: %w", err)
+		}
+		if len(old) > 0 && old[len(old)-1] != '\n' {
+			line = append([]byte{'\n'}, line...)
+		}
+	}
+	if err := j.dir.Append(ctx, j.name, line); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
+	j.checked = true
 	return nil
 }
 
@@ -134,9 +157,11 @@ func ReadHistory(ctx context.Context, dir Dir, env string) (History, error) {
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		var e Entry
-		if err := json.Unmarshal(line, &e); err != nil {
+		e, ok, torn := parseEntry(line)
+		if torn {
 			h.Torn++
+		}
+		if !ok {
 			continue
 		}
 		switch e.Event {
@@ -200,6 +225,31 @@ func ReadHistory(ctx context.Context, dir Dir, env string) (History, error) {
 		return a.Unit < b.Unit
 	})
 	return h, nil
+}
+
+// entryStart is how every entry's JSON begins (Time is Entry's first
+// field).
+var entryStart = []byte(`{"time":`)
+
+// parseEntry reads one journal line. A line that does not parse may be a
+// fragment torn by a crash with a whole entry glued after it (written by a
+// version of gearshift that did not start on a new line): the entry
+// starting at the last `{"time":` is then read, so that the fragment
+// swallows nothing. ok says an entry was read, torn that the line held a
+// fragment.
+func parseEntry(line []byte) (e Entry, ok, torn bool) {
+	if json.Unmarshal(line, &e) == nil {
+		return e, true, false
+	}
+	i := bytes.LastIndex(line, entryStart)
+	if i <= 0 {
+		return Entry{}, false, true
+	}
+	var tail Entry
+	if json.Unmarshal(line[i:], &tail) != nil {
+		return Entry{}, false, true
+	}
+	return tail, true, true
 }
 
 // NewRunID names a run: its start time and a random suffix, so that runs

@@ -1,6 +1,7 @@
 package apply
 
 import (
+	"bytes"
 	"context"
 	"testing"
 	"time"
@@ -61,5 +62,85 @@ func TestReadHistoryMissing(t *testing.T) {
 	h, err := ReadHistory(context.Background(), LocalDir(t.TempDir()), "dev")
 	if err != nil || len(h.Unfinished) != 0 || h.Torn != 0 {
 		t.Errorf("a missing journal: got %+v, %v, want empty", h, err)
+	}
+}
+
+// TestJournalAfterTornLine writes a line torn by a crash or a full disk (no
+// trailing newline), then a new run's entries: every one of them reads
+// back, on every kind of Dir, and the fragment counts as one torn line.
+func TestJournalAfterTornLine(t *testing.T) {
+	for name, mk := range dirs(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			d := mk(t)
+			t0 := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+			old := NewJournal(d, "dev", "A", nil)
+			if err := old.Append(ctx, Entry{Event: EventRunStart, Time: t0}); err != nil {
+				t.Fatal(err)
+			}
+			if err := d.Append(ctx, JournalFile("dev"), []byte(`{"time":"2026-11-22T10:00:01Z","run":"A","event":"action-st`)); err != nil {
+				t.Fatal(err)
+			}
+			j := NewJournal(d, "dev", "B", nil)
+			entries := []Entry{
+				{Event: EventRunStart, Time: t0.Add(time.Minute)},
+				{Event: EventActionStart, Unit: "web", Type: "deploy", From: "1", To: "2", Time: t0.Add(61 * time.Second)},
+				{Event: EventActionEnd, Unit: "web", Type: "deploy", From: "1", To: "2", Result: "rolled-back", Time: t0.Add(62 * time.Second)},
+				{Event: EventActionStart, Unit: "db", Type: "deploy", From: "5", To: "6", Time: t0.Add(63 * time.Second)},
+			}
+			for _, e := range entries {
+				if err := j.Append(ctx, e); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h, err := ReadHistory(ctx, d, "dev")
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := History{
+				Unfinished:  []Unfinished{{Run: "B", Runs: []string{"B"}, Unit: "db", Type: "deploy", From: "5", To: "6", Started: t0.Add(63 * time.Second)}},
+				Failures:    map[string]Failure{"web": {Version: "2", At: t0.Add(62 * time.Second)}},
+				Torn:        1,
+				Interrupted: true,
+			}
+			if diff := cmp.Diff(h, want); diff != "" {
+				t.Errorf("history (-got +want):\n%s", diff)
+			}
+			b, err := d.ReadFile(ctx, JournalFile("dev"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := bytes.Count(b, []byte("\n")); got != 6 {
+				t.Errorf("the journal has %d lines, want 6 (1 + the fragment + 4):\n%s", got, b)
+			}
+		})
+	}
+}
+
+// TestReadHistoryGluedLine reads a journal in which an entry was appended
+// straight after a torn fragment, on the same line (as gearshift did
+// before it started on a new line): the entry is read, the fragment is
+// counted as torn.
+func TestReadHistoryGluedLine(t *testing.T) {
+	ctx := context.Background()
+	d := LocalDir(t.TempDir())
+	text := `{"time":"2026-11-22T10:00:00Z","run":"A","event":"run-start"}` + "\n" +
+		`{"time":"2026-11-22T10:00:01Z","run":"A","ev` +
+		`{"time":"2026-11-22T10:01:00Z","run":"B","event":"action-start","unit":"db","type":"deploy","from":"5","to":"6"}` + "\n"
+	if err := d.Append(ctx, JournalFile("dev"), []byte(text)); err != nil {
+		t.Fatal(err)
+	}
+	h, err := ReadHistory(ctx, d, "dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := History{
+		Unfinished:  []Unfinished{{Run: "B", Runs: []string{"B"}, Unit: "db", Type: "deploy", From: "5", To: "6", Started: time.Date(2026, 11, 22, 10, 1, 0, 0, time.UTC)}},
+		Failures:    map[string]Failure{},
+		Torn:        1,
+		Interrupted: true,
+	}
+	if diff := cmp.Diff(h, want); diff != "" {
+		t.Errorf("history (-got +want):\n%s", diff)
 	}
 }
