@@ -62,6 +62,7 @@ func xdgDir(e *env, xdg, fallback string) string {
 func applyCmd() *command {
 	var f applyFlags
 	return &command{
+		acts:         true,
 		name:         "apply",
 		aliases:      []string{"reconcile"},
 		writesStatus: true,

@@ -31,6 +31,7 @@ func bumpCmd() *command {
 	var pf prFlags
 	var envs []string
 	return &command{
+		acts:    true,
 		name:    "bump",
 		usage:   "bump [--env ENV]... [--dry-run]",
 		summary: "Open a pull request for each new framework release and each tracked unit's new release (from git tags).",

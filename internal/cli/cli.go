@@ -57,6 +57,11 @@ type command struct {
 	// writesStatus adds --no-status: the command writes status records
 	// with writeStatus (apply, rollback).
 	writesStatus bool
+	// acts marks a command that runs the state's commands, observes its
+	// targets or changes something (apply, rollback, status, bump,
+	// promote): it is refused in a run about a pull request
+	// (actions.Untrusted), where the state is the PR author's.
+	acts bool
 }
 
 func commands() []*command {
@@ -142,6 +147,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	if err := e.maskSecrets(); err != nil {
 		fmt.Fprintf(stderr, "gearshift: %v\n", err)
 		return ExitFailure
+	}
+	if cmd.acts {
+		if err := e.refuseUntrusted(cmd.name); err != nil {
+			fmt.Fprintf(stderr, "gearshift %s: %v\n", cmd.name, err)
+			return ExitFailure
+		}
 	}
 	if e.output != "text" && e.output != "json" && !(cmd.name == "plan" && e.output == "markdown") {
 		fmt.Fprintf(stderr, "gearshift: --output must be text or json, not %q\n", e.output)

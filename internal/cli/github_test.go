@@ -21,17 +21,26 @@ import (
 // the output and summary files.
 func inActions(t *testing.T, h *harness, number int, fork bool) (outputs, summary string) {
 	t.Helper()
-	dir := t.TempDir()
 	event := map[string]any{}
+	name := "push"
 	if number > 0 {
 		head := "acme/state"
 		if fork {
 			head = "stranger/state"
 		}
+		name = "pull_request"
 		event["pull_request"] = map[string]any{"number": number,
 			"head": map[string]any{"repo": map[string]any{"full_name": head}},
 			"base": map[string]any{"repo": map[string]any{"full_name": "acme/state"}}}
 	}
+	return inActionsEvent(t, h, name, event)
+}
+
+// inActionsEvent makes the harness look like a GitHub Actions job run for
+// the event name with the payload event.
+func inActionsEvent(t *testing.T, h *harness, name string, event map[string]any) (outputs, summary string) {
+	t.Helper()
+	dir := t.TempDir()
 	b, _ := json.Marshal(event)
 	write := func(name, content string) string {
 		p := filepath.Join(dir, name)
@@ -43,7 +52,7 @@ func inActions(t *testing.T, h *harness, number int, fork bool) (outputs, summar
 	outputs, summary = write("output", ""), write("summary", "")
 	for k, v := range map[string]string{
 		"GITHUB_ACTIONS":      "true",
-		"GITHUB_EVENT_NAME":   "pull_request",
+		"GITHUB_EVENT_NAME":   name,
 		"GITHUB_EVENT_PATH":   write("event.json", string(b)),
 		"GITHUB_OUTPUT":       outputs,
 		"GITHUB_STEP_SUMMARY": summary,
@@ -93,7 +102,7 @@ func TestPlanInActions(t *testing.T) {
 	}
 	for _, want := range []string{
 		"::add-mask::" + ghToken,
-		"::notice title=gearshift plan::a pull request from a fork is planned from the status records (--from-status)",
+		"::notice title=gearshift plan::a pull_request run is about a pull request, whose author chose the state: planned from the status records (--from-status), running nothing from the state",
 		"::error col=18,file=environments/prod/units.cue,line=6,title=gearshift latest-framework%3A prod/api::built against fw 1.3.0, latest is 1.4.0",
 		"Environment prod (3 units observed status)",
 	} {

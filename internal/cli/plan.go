@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/gearshift-dev/gearshift/internal/actions"
 	"github.com/gearshift-dev/gearshift/internal/driver"
 	execdrv "github.com/gearshift-dev/gearshift/internal/driver/exec"
 	"github.com/gearshift-dev/gearshift/internal/driver/host"
@@ -191,10 +190,9 @@ func planCmd() *command {
 			if err != nil {
 				return err
 			}
-			if gha.IsForkPR() && !of.fromStatus {
-				// A fork's pull request gets no secrets, so no target
-				// can be observed: the status records are what there is.
-				gha.Annotate(actions.LevelNotice, "", 0, 0, "gearshift plan", "a pull request from a fork is planned from the status records (--from-status)")
+			if !of.fromStatus && e.untrustedPlan(gha) {
+				// The state is the pull request author's: its commands
+				// must not run, so the status records are what there is.
 				of.fromStatus = true
 			}
 			run, err := e.makePlan(ctx, args, of)

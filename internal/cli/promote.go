@@ -15,6 +15,7 @@ func promoteCmd() *command {
 	var pf prFlags
 	var from, to string
 	return &command{
+		acts:    true,
 		name:    "promote",
 		usage:   "promote --to ENV [--from ENV] [--dry-run]",
 		summary: "Open one pull request that takes the versions the source environment has soaked (from its status record).",

@@ -18,6 +18,7 @@ func rollbackCmd() *command {
 	var openPR bool
 	var timeout time.Duration
 	return &command{
+		acts:         true,
 		name:         "rollback",
 		writesStatus: true,
 		usage:        "rollback ENV UNIT [--to VERSION] [--pr]",

@@ -12,6 +12,7 @@ import (
 func statusCmd() *command {
 	var of observeFlags
 	return &command{
+		acts:    true,
 		name:    "status",
 		usage:   "status [ENV...]",
 		summary: "Show every unit of every environment: desired and running version, age, health, drift, waivers.",
