@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"os/user"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -26,6 +27,16 @@ type LockInfo struct {
 	Started  time.Time `json:"started_at"`
 	Command  []string  `json:"command"`
 	Run      string    `json:"run"`
+	// BootID (/proc/sys/kernel/random/boot_id), PIDNamespace (the link
+	// /proc/self/ns/pid) and PIDStart (the process's start time in clock
+	// ticks since boot, /proc/<pid>/stat) pin the process down: a later
+	// run on the same kernel and in the same pid namespace can prove that
+	// it is gone (the pid is not running, or runs a process that started
+	// at another time), and then takes the lock over. Empty where /proc
+	// does not tell.
+	BootID       string `json:"boot_id,omitempty"`
+	PIDNamespace string `json:"pid_namespace,omitempty"`
+	PIDStart     uint64 `json:"pid_start,omitempty"`
 }
 
 // NewLockInfo describes this process as the holder of run's lock.
@@ -35,7 +46,51 @@ func NewLockInfo(run string, command []string, now time.Time) LockInfo {
 	if u, err := user.Current(); err == nil {
 		name = u.Username
 	}
-	return LockInfo{Holder: name + "@" + host, PID: os.Getpid(), Hostname: host, Started: now.UTC(), Command: RedactArgs(command), Run: run}
+	li := LockInfo{Holder: name + "@" + host, PID: os.Getpid(), Hostname: host, Started: now.UTC(), Command: RedactArgs(command), Run: run}
+	li.BootID, li.PIDNamespace = machineIdentity()
+	if st, err := readProcStat(li.PID); err == nil {
+		li.PIDStart = st.start
+	}
+	return li
+}
+
+// machineIdentity is this kernel's boot id and this process's pid
+// namespace, "" when /proc does not say.
+func machineIdentity() (bootID, pidNS string) {
+	if b, err := os.ReadFile("/proc/sys/kernel/random/boot_id"); err == nil {
+		bootID = strings.TrimSpace(string(b))
+	}
+	pidNS, _ = os.Readlink("/proc/self/ns/pid")
+	return bootID, pidNS
+}
+
+// procStat is what /proc/<pid>/stat says about a process.
+type procStat struct {
+	state byte   // R, S, D, Z, ...
+	start uint64 // clock ticks after boot
+}
+
+// readProcStat reads /proc/<pid>/stat. The command name (field 2) is in
+// parentheses and may contain anything, so fields are counted from the
+// last ')': the state is field 3, the start time field 22.
+func readProcStat(pid int) (procStat, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return procStat{}, err
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return procStat{}, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 || len(f[0]) != 1 {
+		return procStat{}, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+	}
+	start, err := strconv.ParseUint(f[19], 10, 64)
+	if err != nil {
+		return procStat{}, fmt.Errorf("/proc/%d/stat: start time: %w", pid, err)
+	}
+	return procStat{state: f[0][0], start: start}, nil
 }
 
 // RedactArgs masks what may be a credential in a command line before it is
@@ -72,7 +127,8 @@ type LockedError struct {
 	Where string
 	Info  LockInfo
 	// Stale says why the lock looks abandoned ("" when it does not):
-	// --break-lock removes only stale locks.
+	// --break-lock removes only stale locks. (A lock whose process is
+	// provably gone is taken over without it and never gets here.)
 	Stale string
 }
 
@@ -106,7 +162,8 @@ type LockOptions struct {
 	Now func() time.Time
 	// PidAlive reports whether a process of this machine runs (kill(pid, 0)).
 	PidAlive func(pid int) bool
-	// Broke is told about a stale lock that was broken.
+	// Broke is told about a lock that was broken: a stale one with
+	// BreakStale, or one whose process is provably gone (always).
 	Broke func(old LockInfo, why string)
 }
 
@@ -121,8 +178,17 @@ type Lock struct {
 func LockFile(env string) string { return env + ".lock" }
 
 // Acquire takes env's lock in dir, or returns a *LockedError naming its
-// holder. A lock whose process is gone from this machine, or that is older
-// than the timeout, is stale: it is broken only when o.BreakStale is set.
+// holder.
+//
+// A lock whose process is provably gone is taken over at once (o.Broke is
+// told): it was taken on this machine (same hostname, boot id and pid
+// namespace, as recorded in it), and its pid is not running, is a zombie,
+// or is a process that started at another time than the holder. A lock
+// gearshift cannot prove abandoned is stale when its pid is not running
+// on a machine of its hostname but its boot id is unknown or different
+// (an older gearshift, another machine with the same name, a reboot), or
+// when it is older than the timeout: it is broken only when o.BreakStale
+// is set.
 func Acquire(ctx context.Context, dir Dir, env string, info LockInfo, o LockOptions) (*Lock, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultLockTimeout
@@ -150,7 +216,7 @@ func Acquire(ctx context.Context, dir Dir, env string, info LockInfo, o LockOpti
 		if !errors.Is(err, fs.ErrExist) {
 			return nil, fmt.Errorf("lock %s: %w", dir.Path(name), err)
 		}
-		held, stale, rerr := readLock(ctx, dir, name, info.Hostname, o)
+		held, stale, gone, rerr := readLock(ctx, dir, name, info, o)
 		if errors.Is(rerr, fs.ErrNotExist) && attempt < 3 {
 			continue // released between our create and read
 		}
@@ -158,12 +224,12 @@ func Acquire(ctx context.Context, dir Dir, env string, info LockInfo, o LockOpti
 		if rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 			le.Info.Holder = "an unknown holder"
 		}
-		if stale == "" || !o.BreakStale || attempt > 0 {
+		if stale == "" || !(o.BreakStale || gone) || attempt > 0 {
 			return nil, le
 		}
 		// Break only the lock we judged stale: if it changed meanwhile,
 		// another run took it and the next attempt reports that one.
-		again, _, _ := readLock(ctx, dir, name, info.Hostname, o)
+		again, _, _, _ := readLock(ctx, dir, name, info, o)
 		if again.Run != held.Run || again.PID != held.PID {
 			continue
 		}
@@ -176,24 +242,51 @@ func Acquire(ctx context.Context, dir Dir, env string, info LockInfo, o LockOpti
 	}
 }
 
-// readLock reads a lock and judges whether it is stale.
-func readLock(ctx context.Context, dir Dir, name, thisHost string, o LockOptions) (LockInfo, string, error) {
+// readLock reads a lock and judges whether it is stale (why) and whether
+// its process is provably gone (gone implies stale).
+func readLock(ctx context.Context, dir Dir, name string, me LockInfo, o LockOptions) (li LockInfo, stale string, gone bool, err error) {
 	b, err := dir.ReadFile(ctx, name)
 	if err != nil {
-		return LockInfo{}, "", err
+		return LockInfo{}, "", false, err
 	}
-	var li LockInfo
 	if err := json.Unmarshal(b, &li); err != nil || li.Holder == "" {
 		// Not written by gearshift's atomic create: garbage, breakable.
-		return LockInfo{Holder: "an unknown holder"}, "the lock file is unreadable", nil
+		return LockInfo{Holder: "an unknown holder"}, "the lock file is unreadable", false, nil
 	}
-	if li.Hostname == thisHost && li.PID > 0 && !o.PidAlive(li.PID) {
-		return li, fmt.Sprintf("pid %d is not running on %s", li.PID, li.Hostname), nil
+	if why := processGone(li, me, o.PidAlive); why != "" {
+		return li, why, true, nil
+	}
+	if li.Hostname == me.Hostname && li.PID > 0 && !o.PidAlive(li.PID) {
+		return li, fmt.Sprintf("pid %d is not running on %s", li.PID, li.Hostname), false, nil
 	}
 	if age := o.Now().Sub(li.Started); !li.Started.IsZero() && age > o.Timeout {
-		return li, fmt.Sprintf("it is %s old, older than --lock-timeout %s", age.Truncate(time.Second), o.Timeout), nil
+		return li, fmt.Sprintf("it is %s old, older than --lock-timeout %s", age.Truncate(time.Second), o.Timeout), false, nil
 	}
-	return li, "", nil
+	return li, "", false, nil
+}
+
+// processGone says why the process holding li provably no longer runs,
+// or "" when that cannot be proved from here: only a lock taken on this
+// kernel (hostname, boot id) and in this pid namespace names a pid that
+// this process can look at.
+func processGone(li, me LockInfo, alive func(int) bool) string {
+	if li.PID <= 0 || li.Hostname != me.Hostname || li.BootID == "" || li.BootID != me.BootID ||
+		li.PIDNamespace == "" || li.PIDNamespace != me.PIDNamespace {
+		return ""
+	}
+	if !alive(li.PID) {
+		return fmt.Sprintf("its process (pid %d) is no longer running on %s", li.PID, li.Hostname)
+	}
+	st, err := readProcStat(li.PID)
+	switch {
+	case err != nil:
+		return "" // alive by kill(2) yet unreadable: cannot tell
+	case st.state == 'Z':
+		return fmt.Sprintf("its process (pid %d) on %s has exited (a zombie)", li.PID, li.Hostname)
+	case li.PIDStart != 0 && st.start != li.PIDStart:
+		return fmt.Sprintf("its process (pid %d) is gone from %s: the pid now belongs to a process started later", li.PID, li.Hostname)
+	}
+	return ""
 }
 
 // Release removes the lock if it is still this run's.

@@ -3,8 +3,10 @@ package apply
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -210,5 +212,103 @@ func TestRedactArgs(t *testing.T) {
 	want := []string{"gearshift", "apply", "--repo", "https://***@github.com/o/r.git", "--repo=https://***@h/r?***", "dev"}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("(-got +want):\n%s", diff)
+	}
+}
+
+// exitedProcess starts a real child process, notes what a lock would say
+// about it, and lets it exit (reaped), so that its pid is provably gone.
+func exitedProcess(t *testing.T) (pid int, start uint64) {
+	t.Helper()
+	cmd := exec.Command("sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := readProcStat(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	return cmd.Process.Pid, st.start
+}
+
+// TestLockTakeOver: a lock whose process is provably gone from this
+// machine is taken over without --break-lock, and the caller is told who
+// held it; one that gearshift cannot prove abandoned is not.
+func TestLockTakeOver(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc: a lock's process cannot be checked here")
+	}
+	ctx := context.Background()
+	me := NewLockInfo("r2", []string{"gearshift", "apply"}, time.Now())
+	if me.BootID == "" || me.PIDNamespace == "" || me.PIDStart == 0 {
+		t.Fatalf("NewLockInfo does not pin the process down: %+v", me)
+	}
+	deadPID, deadStart := exitedProcess(t)
+	live := exec.Command("sleep", "60")
+	if err := live.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { live.Process.Kill(); live.Wait() })
+	liveStat, err := readProcStat(live.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder := func(pid int, start uint64) LockInfo {
+		li := NewLockInfo("r1", []string{"gearshift", "apply", "dev"}, time.Now())
+		li.Holder, li.PID, li.PIDStart = "old@"+li.Hostname, pid, start
+		return li
+	}
+	elsewhere := holder(deadPID, deadStart)
+	elsewhere.Hostname, elsewhere.Holder = "elsewhere.example", "old@elsewhere.example"
+	noBoot := holder(deadPID, deadStart)
+	noBoot.BootID = ""
+	for _, tc := range []struct {
+		name   string
+		holder LockInfo
+		// wantBroke is the reason the lock was taken over; "" means the
+		// second run must get a LockedError with wantStale.
+		wantBroke, wantStale string
+	}{
+		{name: "exited", holder: holder(deadPID, deadStart), wantBroke: fmt.Sprintf("r1: its process (pid %d) is no longer running on %s", deadPID, me.Hostname)},
+		{name: "pid reused", holder: holder(live.Process.Pid, liveStat.start+1), wantBroke: fmt.Sprintf("r1: its process (pid %d) is gone from %s: the pid now belongs to a process started later", live.Process.Pid, me.Hostname)},
+		{name: "live", holder: holder(live.Process.Pid, liveStat.start)},
+		{name: "another host", holder: elsewhere},
+		{name: "no boot id", holder: noBoot, wantStale: fmt.Sprintf("pid %d is not running on %s", deadPID, me.Hostname)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for name, mk := range dirs(t) {
+				t.Run(name, func(t *testing.T) {
+					d := mk(t)
+					if _, err := Acquire(ctx, d, "dev", tc.holder, LockOptions{}); err != nil {
+						t.Fatal(err)
+					}
+					var broke string
+					l, err := Acquire(ctx, d, "dev", me, LockOptions{Broke: func(old LockInfo, why string) { broke = old.Run + ": " + why }})
+					if tc.wantBroke == "" {
+						var le *LockedError
+						if !errors.As(err, &le) {
+							t.Fatalf("got %v, want a LockedError", err)
+						}
+						if le.Stale != tc.wantStale || broke != "" {
+							t.Errorf("got stale %q, broke %q; want stale %q and nothing broken", le.Stale, broke, tc.wantStale)
+						}
+						return
+					}
+					if err != nil {
+						t.Fatalf("the lock of a process that is gone was not taken over: %v", err)
+					}
+					if broke != tc.wantBroke {
+						t.Errorf("broke: got %q, want %q", broke, tc.wantBroke)
+					}
+					if b, _ := d.ReadFile(ctx, LockFile("dev")); !strings.Contains(string(b), `"run": "r2"`) {
+						t.Errorf("the lock file is not the new run's:\n%s", b)
+					}
+					if err := l.Release(ctx); err != nil {
+						t.Fatal(err)
+					}
+				})
+			}
+		})
 	}
 }
