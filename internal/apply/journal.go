@@ -12,6 +12,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/gearshift-dev/gearshift/internal/redact"
 )
 
 // Journal events.
@@ -88,6 +90,8 @@ func (j *Journal) Append(ctx context.Context, e Entry) error {
 	if err != nil {
 		return err
 	}
+	// An entry's message may quote a command that printed a secret.
+	b = redact.FromContext(ctx).Bytes(b)
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	line := append(b, '\n')
