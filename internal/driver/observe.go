@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gearshift-dev/gearshift/internal/redact"
 	"github.com/gearshift-dev/gearshift/internal/state"
 )
 
@@ -77,6 +78,7 @@ func observeOne(ctx context.Context, env *state.Environment, u *state.Unit, reso
 	select {
 	case obs := <-done:
 		obs.Unit = u.Name
+		redactObservation(ctx, &obs)
 		if obs.Health == "" {
 			obs.Health = HealthUnknown
 		}
@@ -121,4 +123,17 @@ func inventories(ctx context.Context, env *state.Environment, resolve Resolver, 
 		errs = nil
 	}
 	return extra, errs
+}
+
+// redactObservation masks the run's secrets (internal/redact) in what a
+// driver reported: a status command's output quoted in an error, or a
+// version it printed, would otherwise reach plans, comments and the status
+// branch. The sinks redact too; this is the first line.
+func redactObservation(ctx context.Context, o *Observation) {
+	r := redact.FromContext(ctx)
+	o.Version, o.HealthDetail, o.Error = r.String(o.Version), r.String(o.HealthDetail), r.String(o.Error)
+	for i := range o.Hosts {
+		h := &o.Hosts[i]
+		h.Version, h.Detail, h.Error = r.String(h.Version), r.String(h.Detail), r.String(h.Error)
+	}
 }
