@@ -21,9 +21,12 @@ import (
 // Defaults for the Options left at zero. There is no "unlimited": an artifact
 // that needs more must say so through its Options.
 const (
-	DefaultMaxBytes         int64 = 2 << 30 // 2 GiB downloaded
-	DefaultMaxFiles               = 100_000 // entries in one archive
-	DefaultMaxUnpackedBytes int64 = 8 << 30 // 8 GiB unpacked
+	DefaultMaxBytes int64 = 2 << 30 // 2 GiB downloaded
+	DefaultMaxFiles       = 100_000 // entries in one archive
+	// DefaultMaxUnpackedBytes is low on purpose: a 3 MB archive can
+	// unpack to gigabytes, and every deploy leaves a copy on every host.
+	// A unit whose release is larger says so (artifact.maxUnpackedSize).
+	DefaultMaxUnpackedBytes int64 = 1 << 30 // 1 GiB unpacked
 	DefaultTimeout                = 15 * time.Minute
 )
 
@@ -54,7 +57,10 @@ type Options struct {
 	MaxBytes int64
 	// MaxFiles bounds the number of entries in an archive.
 	MaxFiles int
-	// MaxUnpackedBytes bounds the total size of the files unpacked.
+	// MaxUnpackedBytes bounds the total size of the files unpacked. The
+	// free space of the filesystem unpacked on bounds it too (less a
+	// reserve, see Space.Usable), so that an archive that does not fit is
+	// refused before it fills the disk.
 	MaxUnpackedBytes int64
 	// Timeout bounds one Fetch or Download, download and unpack included.
 	Timeout time.Duration
@@ -148,7 +154,11 @@ func (f *Fetcher) fetch(ctx context.Context, src *source, sum, dest string) (Res
 	if err := os.Mkdir(tree, 0o700); err != nil {
 		return Result{}, err
 	}
-	st, err := unpackFile(ctx, a.path, tree, limits{maxFiles: f.opts.MaxFiles, maxBytes: f.opts.MaxUnpackedBytes})
+	lim := limits{maxFiles: f.opts.MaxFiles, maxBytes: f.opts.MaxUnpackedBytes, where: filepath.Dir(dest)}
+	if sp, err := FreeSpace(tree); err == nil {
+		lim.space = &sp
+	}
+	st, err := unpackFile(ctx, a.path, tree, lim)
 	if err != nil {
 		return Result{}, err
 	}

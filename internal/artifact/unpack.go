@@ -22,6 +22,28 @@ import (
 type limits struct {
 	maxFiles int   // entries of any kind
 	maxBytes int64 // bytes of file content, counted while copying
+	// space is set when the free space of the destination's filesystem
+	// is known: no more than space.Usable() is written there.
+	space *Space
+	where string // the destination, for the message
+}
+
+// capacity is how many bytes of content may be written in all.
+func (l limits) capacity() int64 {
+	if l.space != nil {
+		return min(l.maxBytes, l.space.Usable())
+	}
+	return l.maxBytes
+}
+
+// tooBig is the error for an archive whose content exceeds capacity:
+// the limit, or the free space when that is what is smaller.
+func (l limits) tooBig(what string) error {
+	if l.space != nil && l.space.Usable() < l.maxBytes {
+		return fmt.Errorf("%w: %s would exceed the %s usable on the filesystem of %s (%s free, less a reserve of %s); the unpack limit is %s",
+			ErrNoSpace, what, FormatSize(l.space.Usable()), l.where, FormatSize(l.space.Free), FormatSize(l.space.Free-l.space.Usable()), FormatSize(l.maxBytes))
+	}
+	return fmt.Errorf("%w: %s would exceed %d bytes (%s, the unpack limit: artifact.maxUnpackedSize)", ErrLimitExceeded, what, l.maxBytes, FormatSize(l.maxBytes))
 }
 
 // unpackStats is what an archive unpacked to.
@@ -162,6 +184,15 @@ func unpackZip(ctx context.Context, ra io.ReaderAt, size int64, dir string, lim 
 	if len(zr.File) > lim.maxFiles {
 		return unpackStats{}, fmt.Errorf("%w: archive has %d entries, more than %d", ErrLimitExceeded, len(zr.File), lim.maxFiles)
 	}
+	// The sizes the zip declares are refused up front when they do not
+	// fit (they are still not trusted: bytes are counted while copying).
+	var declared uint64
+	for _, zf := range zr.File {
+		declared += min(zf.UncompressedSize64, math.MaxInt64)
+		if declared > uint64(lim.capacity()) {
+			return unpackStats{}, lim.tooBig(fmt.Sprintf("the declared unpacked size (at least %d bytes)", declared))
+		}
+	}
 	u, err := newUnpacker(ctx, dir, lim)
 	if err != nil {
 		return unpackStats{}, err
@@ -284,9 +315,9 @@ func (u *unpacker) writeFile(name string, perm fs.FileMode, r io.Reader, declare
 	if name == "." {
 		return fmt.Errorf("%w: a file entry names the destination itself", ErrUnsafeArchive)
 	}
-	remaining := u.lim.maxBytes - u.stats.bytes
+	remaining := u.lim.capacity() - u.stats.bytes
 	if declared > remaining {
-		return fmt.Errorf("%w: unpacked size would exceed %d bytes", ErrLimitExceeded, u.lim.maxBytes)
+		return u.lim.tooBig("the unpacked size")
 	}
 	local := filepath.FromSlash(name)
 	if parent := filepath.Dir(local); parent != "." {
@@ -304,7 +335,7 @@ func (u *unpacker) writeFile(name string, perm fs.FileMode, r io.Reader, declare
 	n, err := io.Copy(f, io.LimitReader(ctxReader{u.ctx, r}, remaining+1))
 	u.stats.bytes += n
 	if err == nil && n > remaining {
-		err = fmt.Errorf("%w: unpacked size exceeds %d bytes", ErrLimitExceeded, u.lim.maxBytes)
+		err = u.lim.tooBig("the unpacked size")
 	}
 	if err == nil {
 		err = f.Chmod(perm) // fchmod: exact bits, whatever the umask
@@ -313,7 +344,7 @@ func (u *unpacker) writeFile(name string, perm fs.FileMode, r io.Reader, declare
 		err = cerr
 	}
 	if err != nil {
-		if errors.Is(err, ErrLimitExceeded) {
+		if errors.Is(err, ErrLimitExceeded) || errors.Is(err, ErrNoSpace) {
 			return err
 		}
 		return fmt.Errorf("entry %q: %w", name, err)
