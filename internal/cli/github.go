@@ -116,6 +116,15 @@ func (e *env) githubForge(hint string) (forge.Forge, error) {
 	if api := e.getenv("GITHUB_API_URL"); api != "" {
 		opts = append(opts, forge.WithBaseURL(strings.TrimSuffix(api, "/")+"/"))
 	}
+	// Only comments written by gearshift's own identity are edited (see
+	// forge.GitHub.Identity): the token's user, or GEARSHIFT_BOT_LOGIN for a
+	// GitHub App's installation token, or in Actions GITHUB_TOKEN's bot.
+	if login := e.getenv("GEARSHIFT_BOT_LOGIN"); login != "" {
+		opts = append(opts, forge.WithLogin(login))
+	}
+	if e.getenv("GITHUB_ACTIONS") == "true" {
+		opts = append(opts, forge.WithFallbackLogin("github-actions[bot]"))
+	}
 	return forge.NewGitHub(owner, name, token, opts...)
 }
 

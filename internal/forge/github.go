@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-github/v92/github"
@@ -25,6 +26,11 @@ type GitHub struct {
 	timeout     time.Duration
 	hint        string
 	log         *slog.Logger
+
+	// login is who gearshift is on GitHub (see Identity), learnt once.
+	loginMu       sync.Mutex
+	login         string
+	fallbackLogin string
 }
 
 var _ Forge = (*GitHub)(nil)
@@ -33,6 +39,8 @@ var _ Forge = (*GitHub)(nil)
 type Option func(*options)
 
 type options struct {
+	login      string
+	fallback   string
 	baseURL    string
 	timeout    time.Duration
 	hint       string
@@ -63,6 +71,17 @@ func WithTruncationHint(hint string) Option { return func(o *options) { o.hint =
 // WithLogger receives one debug line per change made on the forge. By
 // default nothing is logged.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithLogin names gearshift's own identity on GitHub: the login of the
+// token's user, or of a GitHub App's bot ("<slug>[bot]"). Only comments
+// written by it are ever edited. Without it the identity is asked of
+// GitHub (GET /user), see Identity.
+func WithLogin(login string) Option { return func(o *options) { o.login = login } }
+
+// WithFallbackLogin is the identity to assume when GitHub refuses to say
+// (GET /user answers 403 to a GitHub App installation token): in GitHub
+// Actions, GITHUB_TOKEN belongs to "github-actions[bot]".
+func WithFallbackLogin(login string) Option { return func(o *options) { o.fallback = login } }
 
 // WithHTTPClient replaces the HTTP client (its transport, say, for a proxy).
 // Its redirect policy is replaced by one that stays on the same host.
@@ -120,7 +139,8 @@ func NewGitHub(owner, repo, token string, opts ...Option) (*GitHub, error) {
 		return nil, scrub(fmt.Errorf("github client: %w", err), token)
 	}
 	return &GitHub{owner: owner, repo: repo, client: client, token: token,
-		timeout: o.timeout, hint: o.hint, log: o.log}, nil
+		timeout: o.timeout, hint: o.hint, log: o.log,
+		login: strings.TrimSpace(o.login), fallbackLogin: strings.TrimSpace(o.fallback)}, nil
 }
 
 // sameHostRedirect refuses to follow a redirect to another host: the token
@@ -294,10 +314,50 @@ func (g *GitHub) fromBranch(p *github.PullRequest, branch string) bool {
 	return repo == nil || strings.EqualFold(repo.GetOwner().GetLogin(), g.owner)
 }
 
+// ErrUnknownIdentity is wrapped when gearshift cannot learn which GitHub
+// user or app it is, so it cannot tell its own comments from others'.
+var ErrUnknownIdentity = errors.New("cannot tell which comments are gearshift's")
+
+// Identity is the login gearshift writes as, learnt once: WithLogin's,
+// else the token's user (GET /user), else, when GitHub refuses to say
+// (403: a GitHub App installation token, GITHUB_TOKEN in Actions
+// included), WithFallbackLogin's. Without any of them it fails with
+// ErrUnknownIdentity rather than guess, because a wrong guess would edit
+// someone else's comment.
+func (g *GitHub) Identity(ctx context.Context) (string, error) {
+	g.loginMu.Lock()
+	defer g.loginMu.Unlock()
+	if g.login != "" {
+		return g.login, nil
+	}
+	var user *github.User
+	var resp *github.Response
+	err := g.call(ctx, func(ctx context.Context) (*github.Response, error) {
+		var err error
+		user, resp, err = g.client.Users.Get(ctx, "")
+		return resp, err
+	})
+	switch {
+	case err == nil && user.GetLogin() != "":
+		g.login = user.GetLogin()
+	case resp != nil && resp.StatusCode == http.StatusForbidden && g.fallbackLogin != "":
+		g.login = g.fallbackLogin
+	case resp != nil && resp.StatusCode == http.StatusForbidden:
+		return "", fmt.Errorf("%w: GitHub does not say who this token is (GET /user answered 403, as it does for a GitHub App installation token): name the app's bot login (<slug>[bot]) in GEARSHIFT_BOT_LOGIN", ErrUnknownIdentity)
+	case err != nil:
+		return "", fmt.Errorf("who is this token (GET /user): %w", err)
+	default:
+		return "", fmt.Errorf("%w: GET /user answered no login", ErrUnknownIdentity)
+	}
+	g.log.Debug("github identity", "login", g.login)
+	return g.login, nil
+}
+
 // UpsertComment implements Forge. The marker (see MarkerComment) is the
-// first line of the comment; only a comment starting with it is taken as
-// ours, so a reply quoting it is left alone. If a race left several, the
-// oldest is kept up to date.
+// first line of the comment; only a comment starting with it and written by
+// gearshift's own identity (see Identity) is taken as ours, so a reply
+// quoting it, or a comment someone else wrote to look like ours, is left
+// alone. If a race left several, the oldest is kept up to date.
 func (g *GitHub) UpsertComment(ctx context.Context, number int, marker, body string) error {
 	if number <= 0 {
 		return fmt.Errorf("invalid issue number %d", number)
@@ -308,7 +368,11 @@ func (g *GitHub) UpsertComment(ctx context.Context, number int, marker, body str
 	}
 	full := head + "\n" + Truncate(body, MaxBodyLength-len(head)-1, g.hint)
 
-	existing, err := g.findComment(ctx, number, head)
+	login, err := g.Identity(ctx)
+	if err != nil {
+		return fmt.Errorf("comment on #%d in %s/%s: %w", number, g.owner, g.repo, err)
+	}
+	existing, err := g.findComment(ctx, number, head, login)
 	if err != nil {
 		return err
 	}
@@ -340,9 +404,9 @@ func (g *GitHub) UpsertComment(ctx context.Context, number int, marker, body str
 	return nil
 }
 
-// findComment returns the oldest comment on issue number whose body starts
-// with head, or nil, reading every page.
-func (g *GitHub) findComment(ctx context.Context, number int, head string) (*github.IssueComment, error) {
+// findComment returns the oldest comment on issue number written by login
+// whose body starts with head, or nil, reading every page.
+func (g *GitHub) findComment(ctx context.Context, number int, head, login string) (*github.IssueComment, error) {
 	opts := &github.IssueListCommentsOptions{ListOptions: github.ListOptions{PerPage: 100}}
 	for page := 0; page < maxPages; page++ {
 		var comments []*github.IssueComment
@@ -356,6 +420,9 @@ func (g *GitHub) findComment(ctx context.Context, number int, head string) (*git
 			return nil, fmt.Errorf("list comments on #%d in %s/%s: %w", number, g.owner, g.repo, err)
 		}
 		for _, c := range comments {
+			if !strings.EqualFold(c.GetUser().GetLogin(), login) {
+				continue
+			}
 			if b := c.GetBody(); b == head || strings.HasPrefix(b, head+"\n") || strings.HasPrefix(b, head+"\r\n") {
 				return c, nil
 			}

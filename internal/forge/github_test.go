@@ -257,7 +257,7 @@ func TestUpsertCommentFindsMarkerOnLaterPage(t *testing.T) {
 	}
 	var pages []string
 	for _, r := range srv.Requests() {
-		if r.Method == http.MethodGet {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.Path, "/comments") {
 			q, _ := url.ParseQuery(r.Query)
 			pages = append(pages, q.Get("page"))
 		}
@@ -345,5 +345,92 @@ func TestCancelledContext(t *testing.T) {
 	cancel()
 	if err := g.UpsertComment(ctx, 1, "plan:prod", "x"); !errors.Is(err, context.Canceled) {
 		t.Errorf("UpsertComment on a cancelled context = %v, want context.Canceled", err)
+	}
+}
+
+// TestUpsertCommentLeavesOthersMarkedCommentAlone: a comment someone else
+// wrote to start with gearshift's marker is neither edited (it would put
+// the plan under their name, or fail with 403 and lose the plan) nor taken
+// as ours; gearshift writes its own.
+func TestUpsertCommentLeavesOthersMarkedCommentAlone(t *testing.T) {
+	ctx := context.Background()
+	g, srv, _ := newForge(t, token)
+	n := srv.AddIssue()
+	const forged = "<!-- gearshift:plan:prod -->\nplan: nothing to do, merge away"
+	srv.AddComment(n, "mallory", forged)
+
+	for _, body := range []string{"plan: 1 to deploy", "plan: 2 to deploy"} {
+		if err := g.UpsertComment(ctx, n, "plan:prod", body); err != nil {
+			t.Fatalf("UpsertComment(%q): %v", body, err)
+		}
+	}
+	want := []githubtest.Comment{
+		{ID: 1000, Issue: n, Author: "mallory", Body: forged},
+		{ID: 1001, Issue: n, Author: srv.Login, Body: "<!-- gearshift:plan:prod -->\nplan: 2 to deploy"},
+	}
+	if diff := cmp.Diff(srv.Comments(n), want); diff != "" {
+		t.Errorf("comments (-got +want):\n%s", diff)
+	}
+	var users int
+	for _, r := range srv.Requests() {
+		if r.Path == "/user" {
+			users++
+		}
+	}
+	if users != 1 {
+		t.Errorf("GET /user sent %d times, want once per client", users)
+	}
+}
+
+// TestIdentity: the identity comes from WithLogin, else GET /user, else
+// (for an installation token, to which GET /user answers 403) the
+// fallback; without one gearshift refuses to guess and writes nothing.
+func TestIdentity(t *testing.T) {
+	const appToken = "ghs_installationT0kenNeverPrinted7"
+	tests := []struct {
+		name      string
+		token     string
+		opts      []forge.Option
+		wantLogin string
+		wantErr   error
+	}{
+		{"token's user", token, nil, "gearshift-bot", nil},
+		{"override", token, []forge.Option{forge.WithLogin("gearshift-app[bot]")}, "gearshift-app[bot]", nil},
+		{"installation token in Actions", appToken, []forge.Option{forge.WithFallbackLogin("github-actions[bot]")}, "github-actions[bot]", nil},
+		{"installation token, override wins", appToken,
+			[]forge.Option{forge.WithLogin("gearshift-app[bot]"), forge.WithFallbackLogin("github-actions[bot]")}, "gearshift-app[bot]", nil},
+		{"installation token, nobody to assume", appToken, nil, "", forge.ErrUnknownIdentity},
+		{"wrong token", "ghp_wr0ngT0kenButStillSecret99", nil, "", forge.ErrUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			g, srv, _ := newForge(t, tt.token, tt.opts...)
+			srv.AddAppToken(appToken, "github-actions[bot]")
+			n := srv.AddIssue()
+			srv.AddComment(n, "someone", "<!-- gearshift:plan:dev -->\nnot ours")
+
+			login, err := g.Identity(ctx)
+			if !errors.Is(err, tt.wantErr) || login != tt.wantLogin {
+				t.Fatalf("Identity = %q, %v; want %q, %v", login, err, tt.wantLogin, tt.wantErr)
+			}
+			err = g.UpsertComment(ctx, n, "plan:dev", "plan")
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("UpsertComment = %v, want %v", err, tt.wantErr)
+			}
+			if err != nil {
+				if strings.Contains(err.Error(), appToken) {
+					t.Errorf("error holds the token: %v", err)
+				}
+				if got := len(srv.Comments(n)); got != 1 {
+					t.Errorf("%d comments after a failed upsert, want only the other one", got)
+				}
+				return
+			}
+			comments := srv.Comments(n)
+			if len(comments) != 2 || comments[0].Body != "<!-- gearshift:plan:dev -->\nnot ours" {
+				t.Errorf("comments = %+v, want the other's untouched and one of ours", comments)
+			}
+		})
 	}
 }

@@ -9,15 +9,44 @@
 // It never records the Authorization header, so a test log cannot leak the
 // token either.
 //
-// Behaviour reproduced from GitHub: 401 "Bad credentials" for a wrong
-// token (Bearer or token scheme); 415 for a body that is not JSON; 400
-// "Problems parsing JSON"; 422 "Validation Failed" for a missing required
-// field, for a body over 65,536 characters, and for a second open pull
-// request with the same head and base; a head filter without "owner:" is
-// silently ignored; comments are listed oldest first, 30 per page by
-// default and at most 100, with RFC 5988 Link headers. Branches are not
-// modelled: any head and base are accepted. An unknown route answers 404
-// and fails the test.
+// Behaviour reproduced from GitHub, checked against its published OpenAPI
+// description (github/rest-api-description, api.github.com.2026-03-10.yaml:
+// pulls/create, pulls/update, pulls/list, issues/create-comment,
+// issues/update-comment, issues/list-comments, users/get-authenticated)
+// and its documented behaviour:
+//
+//   - 400 for an X-GitHub-Api-Version other than the supported ones
+//     (2022-11-28, 2026-03-10; none means 2022-11-28);
+//   - 401 "Bad credentials" for a wrong token (Bearer or token scheme);
+//   - owner and repo are matched case-insensitively ("The name is not case
+//     sensitive"), and answers spell them as the repository does;
+//   - 415 for a body that is not declared as JSON; 400 "Problems parsing
+//     JSON" for a body that is not one JSON object, or has anything after
+//     it; keys are matched case-sensitively and unknown keys are ignored,
+//     so {"Title": "x"} is a request without a title; a known key of the
+//     wrong type is 422 "Invalid request";
+//   - 422 "Validation Failed" for a missing required field (pulls/create
+//     requires head and base, and title unless an issue is converted,
+//     which the fake does not model), a body over 65,536 characters, a
+//     title over 256, a head naming no branch or equal to the base, a
+//     second open pull request with the same head and base, and a base
+//     change on a closed pull request;
+//   - GET /user answers the token's user, and 403 "Resource not accessible
+//     by integration" for a GitHub App installation token (the endpoint is
+//     not enabled for GitHub Apps; GITHUB_TOKEN in Actions is one);
+//   - a comment is edited only by its author (403 otherwise). GitHub also
+//     lets a repository's maintainers edit others' comments; the fake is
+//     stricter, because gearshift must never edit a comment it did not
+//     write;
+//   - a head filter without "owner:" is silently ignored; comments are
+//     listed oldest first, 30 per page by default and at most 100, with
+//     RFC 5988 Link headers.
+//
+// Each token the server accepts stands for one identity (New's token is
+// Login's, AddUser and AddAppToken add others), and a comment is authored
+// by the identity whose token created it. Branches are not modelled: any
+// head and base are accepted. An unknown route answers 404 and fails the
+// test.
 package githubtest
 
 import (
@@ -66,7 +95,8 @@ type Request struct {
 type Server struct {
 	// URL is the API base URL to give the client under test.
 	URL string
-	// Login is the user the token belongs to; comments are authored by it.
+	// Login is the user New's token belongs to. Set it before the first
+	// request to name that user otherwise.
 	Login string
 
 	t           testing.TB
@@ -75,6 +105,7 @@ type Server struct {
 	srv         *httptest.Server
 
 	mu       sync.Mutex
+	tokens   map[string]identity // other tokens than New's
 	prs      []PullRequest
 	issues   map[int]bool // issue numbers that exist (PRs are issues too)
 	comments []Comment
@@ -93,6 +124,7 @@ func New(t testing.TB, owner, repo, token string) *Server {
 		owner:  owner,
 		repo:   repo,
 		token:  token,
+		tokens: map[string]identity{},
 		issues: map[int]bool{},
 		next:   1,
 		nextID: 1000,
@@ -101,6 +133,29 @@ func New(t testing.TB, owner, repo, token string) *Server {
 	s.URL = s.srv.URL + "/api/v3/"
 	t.Cleanup(s.srv.Close)
 	return s
+}
+
+// identity is who a token authenticates as.
+type identity struct {
+	login string
+	// app is a GitHub App installation token: GET /user refuses it.
+	app bool
+}
+
+// AddUser makes the server accept token as the personal token of login.
+func (s *Server) AddUser(token, login string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokens[token] = identity{login: login}
+}
+
+// AddAppToken makes the server accept token as a GitHub App installation
+// token whose bot is login ("<slug>[bot]"; GITHUB_TOKEN in Actions is
+// "github-actions[bot]"): GET /user refuses it, as GitHub does.
+func (s *Server) AddAppToken(token, login string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokens[token] = identity{login: login, app: true}
 }
 
 // AddIssue creates an issue and returns its number, for comment tests that
@@ -153,6 +208,7 @@ func (s *Server) Requests() []Request {
 }
 
 var (
+	userRE         = regexp.MustCompile(`^/user$`)
 	pullsRE        = regexp.MustCompile(`^/repos/([^/]+)/([^/]+)/pulls$`)
 	pullRE         = regexp.MustCompile(`^/repos/([^/]+)/([^/]+)/pulls/([0-9]+)$`)
 	issueCommentRE = regexp.MustCompile(`^/repos/([^/]+)/([^/]+)/issues/([0-9]+)/comments$`)
@@ -162,10 +218,11 @@ var (
 type route struct {
 	re     *regexp.Regexp
 	method string
-	handle func(s *Server, w *recorder, r *http.Request, id int64)
+	handle func(s *Server, w *recorder, r *http.Request, who identity, id int64)
 }
 
 var routes = []route{
+	{userRE, http.MethodGet, (*Server).getUser},
 	{pullsRE, http.MethodGet, (*Server).listPulls},
 	{pullsRE, http.MethodPost, (*Server).createPull},
 	{pullRE, http.MethodPatch, (*Server).editPull},
@@ -202,11 +259,16 @@ func (s *Server) serve(rw http.ResponseWriter, r *http.Request) {
 		if m == nil || r.Method != rt.method {
 			continue
 		}
-		if !s.authorized(r) {
+		if v := r.Header.Get("X-GitHub-Api-Version"); v != "" && !slices.Contains(APIVersions, v) {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("API version %s is not supported.", v), nil)
+			return
+		}
+		who, ok := s.authorized(r)
+		if !ok {
 			writeError(w, http.StatusUnauthorized, "Bad credentials", nil)
 			return
 		}
-		if m[1] != s.owner || m[2] != s.repo {
+		if len(m) > 2 && (!strings.EqualFold(m[1], s.owner) || !strings.EqualFold(m[2], s.repo)) {
 			writeError(w, http.StatusNotFound, "Not Found", nil)
 			return
 		}
@@ -214,7 +276,7 @@ func (s *Server) serve(rw http.ResponseWriter, r *http.Request) {
 		if len(m) > 3 {
 			id, _ = strconv.ParseInt(m[3], 10, 64)
 		}
-		rt.handle(s, w, r, id)
+		rt.handle(s, w, r, who, id)
 		return
 	}
 	s.unknown(w, r)
@@ -225,12 +287,38 @@ func (s *Server) unknown(w http.ResponseWriter, r *http.Request) {
 	writeError(w, http.StatusNotFound, "Not Found", nil)
 }
 
-func (s *Server) authorized(r *http.Request) bool {
+// APIVersions are the values of X-GitHub-Api-Version GitHub accepts (the
+// versions rest-api-description publishes a description of).
+var APIVersions = []string{"2022-11-28", "2026-03-10"}
+
+// MaxTitleLength is the longest title GitHub accepts for a pull request
+// or an issue, in characters.
+const MaxTitleLength = 256
+
+func (s *Server) authorized(r *http.Request) (identity, bool) {
 	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	return ok && (strings.EqualFold(scheme, "Bearer") || strings.EqualFold(scheme, "token")) && tok == s.token
+	if !ok || !(strings.EqualFold(scheme, "Bearer") || strings.EqualFold(scheme, "token")) || tok == "" {
+		return identity{}, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if tok == s.token {
+		return identity{login: s.Login}, true
+	}
+	who, ok := s.tokens[tok]
+	return who, ok
 }
 
-func (s *Server) listPulls(w *recorder, r *http.Request, _ int64) {
+// getUser is GET /user: the token's user, refused to an installation token.
+func (s *Server) getUser(w *recorder, r *http.Request, who identity, _ int64) {
+	if who.app {
+		writeError(w, http.StatusForbidden, "Resource not accessible by integration", nil)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"login": who.login, "type": "User", "user_view_type": "public"})
+}
+
+func (s *Server) listPulls(w *recorder, r *http.Request, _ identity, _ int64) {
 	q := r.URL.Query()
 	state := q.Get("state")
 	if state == "" {
@@ -257,16 +345,20 @@ func (s *Server) listPulls(w *recorder, r *http.Request, _ int64) {
 	s.writePage(w, r, out, page, perPage)
 }
 
-func (s *Server) createPull(w *recorder, r *http.Request, _ int64) {
+func (s *Server) createPull(w *recorder, r *http.Request, _ identity, _ int64) {
 	var in struct {
-		Title *string `json:"title"`
-		Head  *string `json:"head"`
-		Base  *string `json:"base"`
-		Body  *string `json:"body"`
-		Draft *bool   `json:"draft"`
+		Title *string
+		Head  *string
+		Base  *string
+		Body  *string
+		Draft *bool
+		Issue *int64
 	}
-	if !decode(w, r, &in) {
+	if !decode(w, r, fields{"title": &in.Title, "head": &in.Head, "base": &in.Base, "body": &in.Body, "draft": &in.Draft, "issue": &in.Issue}) {
 		return
+	}
+	if in.Issue != nil {
+		s.t.Errorf("githubtest: converting issue %d to a pull request is not modelled", *in.Issue)
 	}
 	var errs []fieldError
 	for _, f := range []struct {
@@ -279,18 +371,29 @@ func (s *Server) createPull(w *recorder, r *http.Request, _ int64) {
 	}
 	body := deref(in.Body)
 	errs = append(errs, tooLong("PullRequest", body)...)
+	errs = append(errs, titleTooLong(deref(in.Title))...)
 	if len(errs) > 0 {
 		writeError(w, http.StatusUnprocessableEntity, "Validation Failed", errs)
 		return
 	}
 	head := *in.Head
 	if owner, branch, ok := strings.Cut(head, ":"); ok {
-		if owner != s.owner {
+		if !strings.EqualFold(owner, s.owner) {
 			writeError(w, http.StatusUnprocessableEntity, "Validation Failed",
 				[]fieldError{{Resource: "PullRequest", Field: "head", Code: "invalid"}})
 			return
 		}
 		head = branch
+	}
+	switch {
+	case strings.TrimSpace(head) == "":
+		writeError(w, http.StatusUnprocessableEntity, "Validation Failed",
+			[]fieldError{{Resource: "PullRequest", Field: "head", Code: "invalid"}})
+		return
+	case head == *in.Base:
+		writeError(w, http.StatusUnprocessableEntity, "Validation Failed", []fieldError{{Resource: "PullRequest", Code: "custom",
+			Message: fmt.Sprintf("No commits between %s and %s", *in.Base, head)}})
+		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -308,14 +411,16 @@ func (s *Server) createPull(w *recorder, r *http.Request, _ int64) {
 	writeJSON(w, http.StatusCreated, s.pullJSON(r, p))
 }
 
-func (s *Server) editPull(w *recorder, r *http.Request, number int64) {
+func (s *Server) editPull(w *recorder, r *http.Request, _ identity, number int64) {
 	var in struct {
-		Title *string `json:"title"`
-		Body  *string `json:"body"`
-		State *string `json:"state"`
-		Base  *string `json:"base"`
+		Title *string
+		Body  *string
+		State *string
+		Base  *string
+		// MaintainerCanModify is accepted and ignored.
+		MaintainerCanModify *bool
 	}
-	if !decode(w, r, &in) {
+	if !decode(w, r, fields{"title": &in.Title, "body": &in.Body, "state": &in.State, "base": &in.Base, "maintainer_can_modify": &in.MaintainerCanModify}) {
 		return
 	}
 	if in.Body != nil {
@@ -323,6 +428,10 @@ func (s *Server) editPull(w *recorder, r *http.Request, number int64) {
 			writeError(w, http.StatusUnprocessableEntity, "Validation Failed", errs)
 			return
 		}
+	}
+	if errs := titleTooLong(deref(in.Title)); errs != nil {
+		writeError(w, http.StatusUnprocessableEntity, "Validation Failed", errs)
+		return
 	}
 	if in.State != nil && *in.State != "open" && *in.State != "closed" {
 		writeError(w, http.StatusUnprocessableEntity, "Validation Failed",
@@ -337,6 +446,20 @@ func (s *Server) editPull(w *recorder, r *http.Request, number int64) {
 		return
 	}
 	p := &s.prs[i]
+	if in.Base != nil && *in.Base != p.Base {
+		// The state in the same request does not help: GitHub checks
+		// the pull request as it is.
+		switch {
+		case p.State != "open":
+			writeError(w, http.StatusUnprocessableEntity, "Validation Failed", []fieldError{{Resource: "PullRequest", Field: "base", Code: "invalid",
+				Message: "Cannot change the base branch of a closed pull request."}})
+			return
+		case *in.Base == "" || *in.Base == p.Head:
+			writeError(w, http.StatusUnprocessableEntity, "Validation Failed",
+				[]fieldError{{Resource: "PullRequest", Field: "base", Code: "invalid"}})
+			return
+		}
+	}
 	if in.Title != nil {
 		if *in.Title == "" {
 			writeError(w, http.StatusUnprocessableEntity, "Validation Failed",
@@ -348,7 +471,7 @@ func (s *Server) editPull(w *recorder, r *http.Request, number int64) {
 	if in.Body != nil {
 		p.Body = *in.Body
 	}
-	if in.Base != nil && *in.Base != "" {
+	if in.Base != nil {
 		p.Base = *in.Base
 	}
 	if in.State != nil {
@@ -357,7 +480,7 @@ func (s *Server) editPull(w *recorder, r *http.Request, number int64) {
 	writeJSON(w, http.StatusOK, s.pullJSON(r, *p))
 }
 
-func (s *Server) listComments(w *recorder, r *http.Request, number int64) {
+func (s *Server) listComments(w *recorder, r *http.Request, _ identity, number int64) {
 	s.mu.Lock()
 	exists := s.issues[int(number)]
 	var out []map[string]any
@@ -378,11 +501,9 @@ func (s *Server) listComments(w *recorder, r *http.Request, number int64) {
 	s.writePage(w, r, out, page, perPage)
 }
 
-func (s *Server) createComment(w *recorder, r *http.Request, number int64) {
-	var in struct {
-		Body *string `json:"body"`
-	}
-	if !decode(w, r, &in) {
+func (s *Server) createComment(w *recorder, r *http.Request, who identity, number int64) {
+	var in struct{ Body *string }
+	if !decode(w, r, fields{"body": &in.Body}) {
 		return
 	}
 	if in.Body == nil || *in.Body == "" {
@@ -400,17 +521,15 @@ func (s *Server) createComment(w *recorder, r *http.Request, number int64) {
 		writeError(w, http.StatusNotFound, "Not Found", nil)
 		return
 	}
-	c := Comment{ID: s.nextID, Issue: int(number), Body: *in.Body, Author: s.Login}
+	c := Comment{ID: s.nextID, Issue: int(number), Body: *in.Body, Author: who.login}
 	s.nextID++
 	s.comments = append(s.comments, c)
 	writeJSON(w, http.StatusCreated, s.commentJSON(r, c))
 }
 
-func (s *Server) editComment(w *recorder, r *http.Request, id int64) {
-	var in struct {
-		Body *string `json:"body"`
-	}
-	if !decode(w, r, &in) {
+func (s *Server) editComment(w *recorder, r *http.Request, who identity, id int64) {
+	var in struct{ Body *string }
+	if !decode(w, r, fields{"body": &in.Body}) {
 		return
 	}
 	if in.Body == nil || *in.Body == "" {
@@ -427,6 +546,10 @@ func (s *Server) editComment(w *recorder, r *http.Request, id int64) {
 	i := slices.IndexFunc(s.comments, func(c Comment) bool { return c.ID == id })
 	if i < 0 {
 		writeError(w, http.StatusNotFound, "Not Found", nil)
+		return
+	}
+	if !strings.EqualFold(s.comments[i].Author, who.login) {
+		writeError(w, http.StatusForbidden, "Resource not accessible by integration", nil)
 		return
 	}
 	s.comments[i].Body = *in.Body

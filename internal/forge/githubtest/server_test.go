@@ -271,3 +271,161 @@ func TestUnknownRouteFailsTheTest(t *testing.T) {
 		t.Errorf("GET pulls of another repository = %d, want 404", status)
 	}
 }
+
+// TestRefusesWhatGitHubRefuses: each request GitHub refuses (according to
+// its OpenAPI description and documented behaviour) is refused by the fake
+// with GitHub's status, so a client mistake fails a test instead of
+// passing here and failing in production.
+func TestRefusesWhatGitHubRefuses(t *testing.T) {
+	const other = "ghp_otherUsersT0ken"
+	const app = "ghs_installationT0ken"
+	longTitle := strings.Repeat("t", MaxTitleLength+1)
+	tests := []struct {
+		name        string
+		method      string
+		path        string
+		token       string            // default: tok
+		header      map[string]string // extra request headers
+		body        string
+		wantStatus  int
+		wantMessage string
+	}{
+		{name: "unsupported API version", method: "GET", path: "/repos/o/r/pulls",
+			header: map[string]string{"X-GitHub-Api-Version": "2021-01-01"}, wantStatus: 400, wantMessage: "API version 2021-01-01 is not supported."},
+		{name: "supported API version", method: "GET", path: "/repos/o/r/pulls",
+			header: map[string]string{"X-GitHub-Api-Version": "2026-03-10"}, wantStatus: 200},
+		{name: "no API version means the default", method: "GET", path: "/repos/o/r/pulls", wantStatus: 200},
+		{name: "owner and repo in another case", method: "GET", path: "/repos/O/R/pulls", wantStatus: 200},
+		{name: "another repository", method: "GET", path: "/repos/o/r2/pulls", wantStatus: 404, wantMessage: "Not Found"},
+		{name: "head equals base", method: "POST", path: "/repos/o/r/pulls",
+			body: `{"title":"t","head":"main","base":"main"}`, wantStatus: 422, wantMessage: "Validation Failed <nil> custom No commits between main and main"},
+		{name: "owner-qualified head equals base", method: "POST", path: "/repos/o/r/pulls",
+			body: `{"title":"t","head":"O:main","base":"main"}`, wantStatus: 422, wantMessage: "Validation Failed <nil> custom No commits between main and main"},
+		{name: "head names no branch", method: "POST", path: "/repos/o/r/pulls",
+			body: `{"title":"t","head":"o:","base":"main"}`, wantStatus: 422, wantMessage: "Validation Failed head invalid <nil>"},
+		{name: "empty head", method: "POST", path: "/repos/o/r/pulls",
+			body: `{"title":"t","head":"","base":"main"}`, wantStatus: 422, wantMessage: "Validation Failed head missing_field <nil>"},
+		{name: "title over 256 characters", method: "POST", path: "/repos/o/r/pulls",
+			body: `{"title":"` + longTitle + `","head":"b","base":"main"}`, wantStatus: 422,
+			wantMessage: "Validation Failed title custom title is too long (maximum is 256 characters)"},
+		{name: "title over 256 characters on edit", method: "PATCH", path: "/repos/o/r/pulls/2",
+			body: `{"title":"` + longTitle + `"}`, wantStatus: 422,
+			wantMessage: "Validation Failed title custom title is too long (maximum is 256 characters)"},
+		{name: "base change on a closed pull request", method: "PATCH", path: "/repos/o/r/pulls/3",
+			body: `{"base":"release"}`, wantStatus: 422,
+			wantMessage: "Validation Failed base invalid Cannot change the base branch of a closed pull request."},
+		{name: "base change and reopening at once", method: "PATCH", path: "/repos/o/r/pulls/3",
+			body: `{"state":"open","base":"release"}`, wantStatus: 422,
+			wantMessage: "Validation Failed base invalid Cannot change the base branch of a closed pull request."},
+		{name: "keys in the wrong case are unknown", method: "POST", path: "/repos/o/r/pulls",
+			body: `{"Title":"t","Head":"b","Base":"main"}`, wantStatus: 422, wantMessage: "Validation Failed title missing_field <nil>"},
+		{name: "comment body key in the wrong case", method: "POST", path: "/repos/o/r/issues/1/comments",
+			body: `{"Body":"hello"}`, wantStatus: 422, wantMessage: "Validation Failed body missing_field <nil>"},
+		{name: "trailing garbage after the body", method: "POST", path: "/repos/o/r/issues/1/comments",
+			body: `{"body":"hello"} x`, wantStatus: 400, wantMessage: "Problems parsing JSON"},
+		{name: "two objects", method: "PATCH", path: "/repos/o/r/pulls/2",
+			body: `{"title":"a"}{"title":"b"}`, wantStatus: 400, wantMessage: "Problems parsing JSON"},
+		{name: "not an object", method: "POST", path: "/repos/o/r/issues/1/comments",
+			body: `["hello"]`, wantStatus: 400, wantMessage: "Problems parsing JSON"},
+		{name: "a value of the wrong type", method: "POST", path: "/repos/o/r/pulls",
+			body: `{"title":7,"head":"b","base":"main"}`, wantStatus: 422, wantMessage: "Invalid request.\n\nFor 'properties/title', 7 is not a string."},
+		{name: "another user's comment", method: "PATCH", path: "/repos/o/r/issues/comments/1000", token: other,
+			body: `{"body":"edited"}`, wantStatus: 403, wantMessage: "Resource not accessible by integration"},
+		{name: "own comment", method: "PATCH", path: "/repos/o/r/issues/comments/1000",
+			body: `{"body":"edited"}`, wantStatus: 200},
+		{name: "the token's user", method: "GET", path: "/user", token: other, wantStatus: 200},
+		{name: "the user of an installation token", method: "GET", path: "/user", token: app,
+			wantStatus: 403, wantMessage: "Resource not accessible by integration"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := New(t, "o", "r", tok)
+			s.AddUser(other, "octocat")
+			s.AddAppToken(app, "github-actions[bot]")
+			// Issue 1 with comment 1000, open PR 2, closed PR 3.
+			auth := "Bearer " + tok
+			n := s.AddIssue()
+			if _, _, v := call(t, s, "POST", "/repos/o/r/issues/1/comments", auth, "application/json", `{"body":"mine"}`); message(v) != "" {
+				t.Fatalf("seed comment: %q", message(v))
+			}
+			for _, pr := range []string{`{"title":"a","head":"a","base":"main"}`, `{"title":"b","head":"b","base":"main"}`} {
+				if status, _, v := call(t, s, "POST", "/repos/o/r/pulls", auth, "application/json", pr); status != 201 {
+					t.Fatalf("seed PR: %d %q", status, message(v))
+				}
+			}
+			if status, _, v := call(t, s, "PATCH", "/repos/o/r/pulls/3", auth, "application/json", `{"state":"closed"}`); status != 200 {
+				t.Fatalf("close PR: %d %q", status, message(v))
+			}
+			if tt.token != "" {
+				auth = "Bearer " + tt.token
+			}
+			status, _, v := callWith(t, s, tt.method, tt.path, auth, tt.header, tt.body)
+			if status != tt.wantStatus || message(v) != tt.wantMessage && tt.wantMessage != "" {
+				t.Errorf("%s %s = %d %q, want %d %q", tt.method, tt.path, status, message(v), tt.wantStatus, tt.wantMessage)
+			}
+			if tt.wantStatus >= 400 && tt.method != "GET" {
+				if got := s.Comments(n)[0].Body; got != "mine" {
+					t.Errorf("a refused request changed the comment to %q", got)
+				}
+				if got := s.PullRequests(); len(got) != 2 || got[1].Base != "main" || got[0].Title != "a" {
+					t.Errorf("a refused request changed the pull requests: %+v", got)
+				}
+			}
+		})
+	}
+}
+
+// TestCommentsAreAuthoredByTheTokensIdentity: who wrote a comment is the
+// identity of the token that created it, and GET /user says who that is.
+func TestCommentsAreAuthoredByTheTokensIdentity(t *testing.T) {
+	s := New(t, "o", "r", tok)
+	s.AddUser("ghp_octo", "octocat")
+	s.AddAppToken("ghs_app", "gearshift-app[bot]")
+	n := s.AddIssue()
+	for _, token := range []string{tok, "ghp_octo", "ghs_app"} {
+		if status, _, v := call(t, s, "POST", fmt.Sprintf("/repos/o/r/issues/%d/comments", n), "token "+token, "application/json", `{"body":"hi"}`); status != 201 {
+			t.Fatalf("comment with %s: %d %q", token, status, message(v))
+		}
+	}
+	var got []string
+	for _, c := range s.Comments(n) {
+		got = append(got, c.Author)
+	}
+	if diff := cmp.Diff(got, []string{"gearshift-bot", "octocat", "gearshift-app[bot]"}); diff != "" {
+		t.Errorf("authors (-got +want):\n%s", diff)
+	}
+	_, _, v := call(t, s, "GET", "/user", "token ghp_octo", "", "")
+	if login, _ := v.(map[string]any)["login"].(string); login != "octocat" {
+		t.Errorf("GET /user = %v, want login octocat", v)
+	}
+}
+
+// callWith is call with extra headers; a body makes it a JSON request.
+func callWith(t *testing.T, s *Server, method, path, auth string, header map[string]string, body string) (int, http.Header, any) {
+	t.Helper()
+	req, err := http.NewRequest(method, strings.TrimSuffix(s.URL, "/")+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", auth)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v any
+	if err := json.Unmarshal(data, &v); err != nil {
+		t.Fatalf("%s %s answered non-JSON %q: %v", method, path, data, err)
+	}
+	return resp.StatusCode, resp.Header, v
+}

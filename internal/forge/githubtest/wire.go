@@ -3,6 +3,7 @@ package githubtest
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"strconv"
@@ -37,19 +38,69 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// decode reads a JSON request body into v the way GitHub does: it must be
-// declared as JSON and parse as an object.
-func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+// fields maps the keys an operation declares, spelled exactly, to where
+// their values go (a pointer to a pointer, left nil when the key is absent
+// or null).
+type fields map[string]any
+
+// maxRequestBody bounds what the fake reads of a request.
+const maxRequestBody = 1 << 20
+
+// decode reads a JSON request body the way GitHub does: it must be declared
+// as JSON and be exactly one JSON object, with nothing but white space
+// after it (else 400 "Problems parsing JSON"). Keys are matched exactly:
+// GitHub ignores a key it does not know, so {"Title": "x"} carries no
+// title. A known key whose value has the wrong type is 422 "Invalid
+// request", naming the property as GitHub's schema validation does.
+func decode(w http.ResponseWriter, r *http.Request, into fields) bool {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
 		writeError(w, http.StatusUnsupportedMediaType, "Unsupported 'Content-Type' header", nil)
 		return false
 	}
-	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+	data, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody))
+	if err != nil {
 		writeError(w, http.StatusBadRequest, "Problems parsing JSON", nil)
 		return false
 	}
+	// json.Unmarshal refuses anything after the value, unlike a Decoder.
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(data, &obj); err != nil || obj == nil {
+		writeError(w, http.StatusBadRequest, "Problems parsing JSON", nil)
+		return false
+	}
+	for key, dst := range into {
+		raw, ok := obj[key]
+		if !ok || string(raw) == "null" {
+			continue
+		}
+		if err := json.Unmarshal(raw, dst); err != nil {
+			writeError(w, http.StatusUnprocessableEntity,
+				fmt.Sprintf("Invalid request.\n\nFor 'properties/%s', %s is not a %s.", key, raw, jsonType(dst)), nil)
+			return false
+		}
+	}
 	return true
+}
+
+func jsonType(dst any) string {
+	switch dst.(type) {
+	case **string:
+		return "string"
+	case **bool:
+		return "boolean"
+	case **int64, **int:
+		return "integer"
+	}
+	return "value of the declared type"
+}
+
+func titleTooLong(title string) []fieldError {
+	if utf8.RuneCountInString(title) <= MaxTitleLength {
+		return nil
+	}
+	return []fieldError{{Resource: "Issue", Field: "title", Code: "custom",
+		Message: fmt.Sprintf("title is too long (maximum is %d characters)", MaxTitleLength)}}
 }
 
 func tooLong(resource, body string) []fieldError {
