@@ -248,7 +248,13 @@ func (r *runner) fetch(ctx context.Context, u *state.Unit) (dir, archive, sum st
 	if err != nil {
 		return "", "", "", err
 	}
-	f := artifact.New(artifact.Options{CacheDir: r.cacheDir(), AllowLocal: allowLocal, RequireChecksum: r.env.Policies.RequireChecksum})
+	var maxUnpacked int64 // "" (a state decoded without the schema's default): artifact's default
+	if s := u.Artifact.MaxUnpackedSize; s != "" {
+		if maxUnpacked, err = artifact.ParseSize(s); err != nil {
+			return "", "", "", fmt.Errorf("artifact.maxUnpackedSize: %w", err)
+		}
+	}
+	f := artifact.New(artifact.Options{CacheDir: r.cacheDir(), AllowLocal: allowLocal, RequireChecksum: r.env.Policies.RequireChecksum, MaxUnpackedBytes: maxUnpacked})
 	archive = filepath.Join(work, "archive"+archiveExt(src))
 	dir = filepath.Join(work, "release")
 	if u.Artifact.Checksum != "" && r.cacheDir() != "" {
@@ -269,7 +275,7 @@ func (r *runner) fetch(ctx context.Context, u *state.Unit) (dir, archive, sum st
 	if err != nil {
 		return "", "", "", err
 	}
-	local := artifact.New(artifact.Options{AllowLocal: true})
+	local := artifact.New(artifact.Options{AllowLocal: true, MaxUnpackedBytes: maxUnpacked})
 	if _, err := local.Fetch(ctx, archive, got.Checksum(), dir); err != nil {
 		return "", "", "", err
 	}

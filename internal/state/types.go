@@ -224,6 +224,9 @@ const (
 type Artifact struct {
 	Source   string `json:"source"`
 	Checksum string `json:"checksum,omitempty"`
+	// MaxUnpackedSize bounds what the archive unpacks to ("1GiB" by
+	// default; artifact.ParseSize reads it).
+	MaxUnpackedSize string `json:"maxUnpackedSize,omitempty"`
 }
 
 // Rolling configures a rolling deploy across a target's hosts.
