@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/gearshift-dev/gearshift/internal/plan"
+	"github.com/gearshift-dev/gearshift/internal/report/inert"
 )
 
 // CommentLimit is what a PR comment is kept under: GitHub refuses bodies
@@ -118,11 +119,11 @@ func markdownViolations(p *plan.Plan, o MarkdownOptions) string {
 			if v.Waived != nil {
 				icon, sev = "➖", "waived"
 			}
-			fmt.Fprintf(&b, "- %s %s `%s` %s/`%s`: %s", icon, sev, v.Rule, mdEscape(e.Name), v.Unit, mdEscape(v.Message))
+			fmt.Fprintf(&b, "- %s %s %s %s/%s: %s", icon, sev, code(v.Rule), mdEscape(e.Name), code(v.Unit), mdEscape(v.Message))
 			if v.Pos.IsValid() {
-				pos := fmt.Sprintf("`%s`", v.Pos)
+				pos := code(v.Pos.String())
 				if o.FileURL != nil {
-					pos = fmt.Sprintf("[`%s`](%s)", v.Pos, o.FileURL(v.Pos.File, v.Pos.Line))
+					pos = fmt.Sprintf("[%s](%s)", pos, o.FileURL(v.Pos.File, v.Pos.Line))
 				}
 				b.WriteString(" (" + pos + ")")
 			}
@@ -132,7 +133,7 @@ func markdownViolations(p *plan.Plan, o MarkdownOptions) string {
 			b.WriteString("\n")
 		}
 		for _, u := range e.Errors {
-			fmt.Fprintf(&b, "- ❗ could not observe %s/`%s`: %s\n", mdEscape(e.Name), u.Unit, mdEscape(u.Error))
+			fmt.Fprintf(&b, "- ❗ could not observe %s/%s: %s\n", mdEscape(e.Name), code(u.Unit), mdEscape(u.Error))
 		}
 	}
 	return b.String()
@@ -142,7 +143,7 @@ func markdownDetails(e *plan.Environment) string {
 	var b strings.Builder
 	es := e.Summarize()
 	fmt.Fprintf(&b, "\n<details><summary><b>%s</b>: %d to deploy, %d to redeploy, %d to prune (observed %s)</summary>\n\n",
-		mdEscape(e.Name), es.Deploy, es.Redeploy, es.Prune, e.ObservedFrom)
+		mdEscape(e.Name), es.Deploy, es.Redeploy, es.Prune, mdEscape(e.ObservedFrom))
 	if len(e.Actions) == 0 {
 		b.WriteString("No changes: every unit runs as desired.\n")
 	} else {
@@ -150,12 +151,12 @@ func markdownDetails(e *plan.Environment) string {
 		for _, a := range e.Actions {
 			var why []string
 			for _, r := range a.Reasons {
-				why = append(why, fmt.Sprintf("%s: %s", r.Code, mdEscape(r.Message)))
+				why = append(why, fmt.Sprintf("%s: %s", mdEscape(string(r.Code)), mdEscape(r.Message)))
 			}
 			ok := "yes"
 			switch {
 			case len(a.Denied) > 0:
-				ok = "no: denied by " + strings.Join(a.Denied, ", ")
+				ok = "no: denied by " + mdEscape(strings.Join(a.Denied, ", "))
 			case a.HeldUntil != nil:
 				ok = "no: held " + heldText(a.HeldUntil)
 			}
@@ -167,7 +168,7 @@ func markdownDetails(e *plan.Environment) string {
 			if to == "" {
 				to = "–"
 			}
-			fmt.Fprintf(&b, "| %d | %s | `%s` | %s | %s | %s | %s |\n", a.Wave, a.Type, a.Unit, mdEscape(from), mdEscape(to), strings.Join(why, "<br>"), ok)
+			fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s |\n", a.Wave, a.Type, code(a.Unit), mdEscape(from), mdEscape(to), strings.Join(why, "<br>"), ok)
 		}
 	}
 	if len(e.Unmanaged) > 0 {
@@ -177,8 +178,13 @@ func markdownDetails(e *plan.Environment) string {
 	return b.String()
 }
 
-// mdEscape keeps untrusted text from breaking tables or injecting markup.
-func mdEscape(s string) string {
-	r := strings.NewReplacer("|", "\\|", "\n", " ", "<", "&lt;", ">", "&gt;", "`", "'")
-	return r.Replace(s)
+// mdEscape keeps untrusted text from breaking tables or injecting markup,
+// mentions, links or images (inert.Markdown).
+func mdEscape(s string) string { return inert.Markdown(s) }
+
+// code shows untrusted text as a code span, where GitHub renders no markup
+// and links no mention; a backtick cannot close it early and a | cannot
+// end a table cell.
+func code(s string) string {
+	return "`" + strings.NewReplacer("`", "'", "|", `\|`).Replace(inert.Text(s)) + "`"
 }

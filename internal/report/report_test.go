@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -169,4 +170,83 @@ func TestSummaryLine(t *testing.T) {
 	if got != want {
 		t.Errorf("SummaryLine = %q, want %q", got, want)
 	}
+}
+
+// hostile is a plan whose state text tries to forge terminal lines and to
+// mention, link and show images in a pull-request comment.
+func hostile() *plan.Plan {
+	pos := state.Pos{File: "environments/prod/units.cue", Line: 9, Col: 3}
+	return &plan.Plan{
+		FormatVersion: plan.FormatVersion,
+		GeneratedAt:   at,
+		Environments: []*plan.Environment{{
+			Name:         "prod",
+			ObservedFrom: "status",
+			Observations: map[string]driver.Observation{},
+			Actions: []*plan.Action{
+				{Unit: "api", Kind: "gear", Type: plan.Deploy, Target: "t", From: "1.0.0", To: "1.1.0\x1b[2K\r  + deploy   db 3.0.0 -> 3.0.1", Applyable: true,
+					Reasons: []plan.Reason{{Code: plan.VersionChanged, Message: "runs 1.0.0\ndesired 1.1.0 @acme/owners"}}},
+			},
+			Violations: []plan.Violation{
+				{Rule: "latest-framework", Severity: plan.Deny, Unit: "api", Message: "built against fw 1.3.0, latest is 1.4.0", Pos: pos,
+					Waived: &plan.Waived{Until: "2026-12-01", Reason: "ok\x1b[2K\r  [deny] latest-framework db: forged\nsecond line, ping @acme/owners ![x](http://evil/) [click](http://evil) <img src=x> see #12"}},
+			},
+			Errors: []plan.UnitError{{Unit: "db", Error: "status.sh: exit status 1: \x1b]0;pwned\x07 <https://evil> www.evil.example"}},
+		}},
+	}
+}
+
+// TestHostileText: state text cannot move the cursor, start a line or
+// forge a verdict in the terminal plan; in the Markdown plan it mentions
+// no one, links nothing and shows no image.
+func TestHostileText(t *testing.T) {
+	for _, st := range []Style{{}, {Color: true}} {
+		var b bytes.Buffer
+		if err := Text(&b, hostile(), st); err != nil {
+			t.Fatal(err)
+		}
+		name := "hostile.txt.golden"
+		if st.Color {
+			name = "hostile.color.golden"
+		}
+		golden(t, name, b.Bytes())
+		out := b.String()
+		if st.Color {
+			// Only gearshift's own SGR colour codes remain.
+			out = regexp.MustCompile(`\x1b\[[0-9;]*m`).ReplaceAllString(out, "")
+		}
+		if strings.ContainsAny(out, "\x1b\r\x07") {
+			t.Errorf("text plan holds a control character:\n%q", out)
+		}
+		for _, line := range strings.Split(out, "\n") {
+			if strings.HasPrefix(strings.TrimSpace(line), "[deny] latest-framework db") || strings.HasPrefix(line, "  + deploy   db") {
+				t.Errorf("a forged line: %q", line)
+			}
+		}
+	}
+	md := Markdown(hostile(), MarkdownOptions{})
+	golden(t, "hostile.md.golden", []byte(md))
+	for _, bad := range []string{"@acme", "![x](", "[click](http", "<img", "<https", "\x1b", " #12"} {
+		if strings.Contains(md, bad) && !inCodeSpan(md, bad) {
+			t.Errorf("markdown plan holds %q outside a code span:\n%s", bad, md)
+		}
+	}
+}
+
+// inCodeSpan reports whether every occurrence of s in md is inside a code
+// span (an odd number of backticks before it on its line).
+func inCodeSpan(md, s string) bool {
+	for _, line := range strings.Split(md, "\n") {
+		for i := strings.Index(line, s); i >= 0; {
+			if strings.Count(line[:i], "`")%2 == 0 {
+				return false
+			}
+			j := strings.Index(line[i+1:], s)
+			if j < 0 {
+				break
+			}
+			i += 1 + j
+		}
+	}
+	return true
 }

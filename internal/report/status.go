@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/gearshift-dev/gearshift/internal/report/inert"
 	"github.com/gearshift-dev/gearshift/internal/state"
 )
 
@@ -38,6 +39,9 @@ type Status struct {
 
 // StatusText writes the status matrix as an aligned table.
 func StatusText(w io.Writer, s *Status, st Style) error {
+	// Every cell from the state or a target is escaped (inert.Text): a tab
+	// or newline would shift the table, an escape sequence rewrite it.
+	q := inert.Text
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ENVIRONMENT\tUNIT\tDESIRED\tRUNNING\tDEPLOYED\tAGE\tHEALTH\tDRIFT\tWAIVERS")
 	for _, r := range s.Rows {
@@ -52,7 +56,7 @@ func StatusText(w io.Writer, s *Status, st Style) error {
 				age = state.FormatDuration((time.Duration(r.Age) * time.Second).Truncate(time.Hour))
 			}
 		}
-		health := r.Health
+		health := q(r.Health)
 		switch health {
 		case "healthy":
 			health = st.green(health)
@@ -64,13 +68,13 @@ func StatusText(w io.Writer, s *Status, st Style) error {
 			drift = st.yellow("yes")
 		}
 		if r.Error != "" {
-			health = st.red("error: " + r.Error)
+			health = st.red("error: " + q(r.Error))
 		}
 		waivers := strings.Join(r.Waivers, ",")
 		if waivers == "" {
 			waivers = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Environment, r.Unit, r.Desired, running, deployed, age, health, drift, waivers)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", q(r.Environment), q(r.Unit), q(r.Desired), q(running), deployed, age, health, drift, q(waivers))
 	}
 	return tw.Flush()
 }

@@ -4,7 +4,8 @@
 //
 // Renderers only format what they are given: they never compute a plan,
 // never observe a target, and never print secrets (nothing they receive
-// holds one).
+// holds one). Text from the state or a target is made inert where it is
+// shown (package inert): escaped for a terminal, neutralised in Markdown.
 package report
 
 import (
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gearshift-dev/gearshift/internal/plan"
+	"github.com/gearshift-dev/gearshift/internal/report/inert"
 )
 
 // Style colours terminal output; the zero Style prints plain text.
@@ -50,8 +52,12 @@ func Text(w io.Writer, p *plan.Plan, st Style) error {
 	return err
 }
 
+// textEnvironment writes one environment. Every string that comes from the
+// state or from a target passes through q (inert.Text), so that it cannot
+// move the cursor or start a line of its own; the colours are added after.
 func textEnvironment(b *strings.Builder, e *plan.Environment, st Style) {
-	fmt.Fprintf(b, "%s %s (%d units observed %s)\n", st.bold("Environment"), st.bold(e.Name), len(e.Observations), e.ObservedFrom)
+	q := inert.Text
+	fmt.Fprintf(b, "%s %s (%d units observed %s)\n", st.bold("Environment"), st.bold(q(e.Name)), len(e.Observations), q(e.ObservedFrom))
 	if len(e.Actions) == 0 {
 		b.WriteString("  No changes: every unit runs as desired.\n")
 	}
@@ -69,17 +75,17 @@ func textEnvironment(b *strings.Builder, e *plan.Environment, st Style) {
 		case plan.Prune:
 			colour = st.red
 		}
-		versions := versionsOf(a)
-		line := fmt.Sprintf("  %s %-8s %-20s %-24s", colour(sym), a.Type, a.Unit, versions)
+		versions := q(versionsOf(a))
+		line := fmt.Sprintf("  %s %-8s %-20s %-24s", colour(sym), a.Type, q(a.Unit), versions)
 		switch {
 		case len(a.Denied) > 0:
-			line += " " + st.red("denied by "+strings.Join(a.Denied, ", "))
+			line += " " + st.red("denied by "+q(strings.Join(a.Denied, ", ")))
 		case a.HeldUntil != nil:
 			line += " " + st.yellow("held "+heldText(a.HeldUntil))
 		}
 		b.WriteString(strings.TrimRight(line, " ") + "\n")
 		for _, r := range a.Reasons {
-			fmt.Fprintf(b, "      %s %s\n", st.dim(string(r.Code)+":"), r.Message)
+			fmt.Fprintf(b, "      %s %s\n", st.dim(q(string(r.Code))+":"), q(r.Message))
 		}
 	}
 	if len(e.Violations) > 0 {
@@ -98,23 +104,23 @@ func textEnvironment(b *strings.Builder, e *plan.Environment, st Style) {
 			if unit == "" {
 				unit = "-"
 			}
-			fmt.Fprintf(b, "  %s %s %s: %s\n", tag, v.Rule, unit, v.Message)
+			fmt.Fprintf(b, "  %s %s %s: %s\n", tag, q(v.Rule), q(unit), q(v.Message))
 			if v.Waived != nil {
-				fmt.Fprintf(b, "      waived until %s: %s\n", v.Waived.Until, v.Waived.Reason)
+				fmt.Fprintf(b, "      waived until %s: %s\n", q(v.Waived.Until), q(v.Waived.Reason))
 			}
 			if v.Pos.IsValid() {
-				fmt.Fprintf(b, "      %s\n", st.dim(v.Pos.String()))
+				fmt.Fprintf(b, "      %s\n", st.dim(q(v.Pos.String())))
 			}
 		}
 	}
 	if len(e.Errors) > 0 {
 		b.WriteString("  Could not observe:\n")
 		for _, u := range e.Errors {
-			fmt.Fprintf(b, "  %s %s: %s\n", st.red("!"), u.Unit, u.Error)
+			fmt.Fprintf(b, "  %s %s: %s\n", st.red("!"), q(u.Unit), q(u.Error))
 		}
 	}
 	if len(e.Unmanaged) > 0 {
-		fmt.Fprintf(b, "  Not declared, left alone (prune is off): %s\n", strings.Join(e.Unmanaged, ", "))
+		fmt.Fprintf(b, "  Not declared, left alone (prune is off): %s\n", q(strings.Join(e.Unmanaged, ", ")))
 	}
 }
 

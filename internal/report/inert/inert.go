@@ -90,67 +90,65 @@ func unsafeRune(r rune) bool {
 	return false
 }
 
-// zwsp is a zero-width space: inserted after "@", before "://" and the
-// like, it keeps the text readable while GitHub no longer recognises a
-// mention, an autolink or an issue reference.
+// zwsp is a zero-width space: inserted after "@" and "#", it keeps the
+// text readable while GitHub no longer sees a mention or an issue
+// reference.
 const zwsp = "\u200b"
 
-// markdownReplacer escapes what GitHub Markdown would interpret in text
-// shown inline (a table cell, a list item):
+// wordReplacer escapes what GitHub Markdown would interpret in a word of
+// text shown inline (a table cell, a list item):
 //   - \ first, so that text cannot escape the escapes that follow;
-//   - | and newlines, which would break a table row;
-//   - <, > and &: no raw HTML tag (<img>, <details>), no autolink
-//     <http://...>, no character reference that decodes to "@" or "<";
+//   - |, which would end a table cell;
+//   - <, > and &: no raw HTML tag (<img>, <details>), no character
+//     reference that decodes to "@" or "<";
 //   - `, which would open a code span the renderer did not mean;
-//   - [ and ], so that neither a link [click](http://evil) nor an image
-//     ![x](http://evil/) nor a reference link is formed.
-var markdownReplacer = strings.NewReplacer(
+//   - [ and ], so that neither a link [click](...) nor an image ![x](...)
+//     nor a reference link is formed.
+var wordReplacer = strings.NewReplacer(
 	`\`, `\\`,
 	"|", `\|`,
-	"\r\n", " ", "\n", " ", "\r", " ",
 	"<", "&lt;", ">", "&gt;", "&", "&amp;",
 	"`", "'",
 	"[", `\[`, "]", `\]`,
 )
 
-// Markdown makes text inert inside GitHub Markdown: no markup (tables stay
-// whole; no HTML, links or images), no @user or @org/team mention, no
-// #123 issue reference, no autolinked URL (http://, www.) or e-mail
-// address. What remains reads the same, with a zero-width space where a
-// mention or a link was broken. Control characters are escaped as Text
-// does.
+var newlines = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ")
+
+// Markdown makes text inert inside GitHub Markdown: it stays on one line
+// (tables stay whole), forms no HTML, link or image, mentions no one
+// (@user, @org/team), references no issue (#123), and autolinks nothing. A
+// word that holds a URL ("://" or "www.") is shown as a code span, where
+// GitHub links nothing and the URL can still be copied; an "@" or "#" that
+// would mention or reference is followed by a zero-width space. Control
+// characters are escaped as Text does.
 func Markdown(s string) string {
-	s = markdownReplacer.Replace(s)
-	s = Text(s)
-	if !strings.ContainsAny(s, "@#:wW") {
-		return s
+	words := strings.Split(Text(newlines.Replace(s)), " ")
+	for i, w := range words {
+		if strings.Contains(w, "://") || strings.Contains(strings.ToLower(w), "www.") {
+			// Punctuation that ends a sentence stays outside.
+			url := strings.TrimRight(w, ".,:;")
+			words[i] = "`" + strings.NewReplacer("`", "'", "|", `\|`).Replace(url) + "`" + wordReplacer.Replace(w[len(url):])
+			continue
+		}
+		words[i] = markdownWord(wordReplacer.Replace(w))
+	}
+	return strings.Join(words, " ")
+}
+
+func markdownWord(w string) string {
+	if !strings.ContainsAny(w, "@#") {
+		return w
 	}
 	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		b.WriteByte(c)
-		next := byte(0)
-		if i+1 < len(s) {
-			next = s[i+1]
+	for i := 0; i < len(w); i++ {
+		b.WriteByte(w[i])
+		if i+1 == len(w) {
+			break
 		}
-		switch {
-		case c == '@' && next != 0 && next != ' ':
-			// @user, @org/team, user@example.com
+		if next := w[i+1]; w[i] == '@' || w[i] == '#' && next >= '0' && next <= '9' {
+			// @user, @org/team, user@example.com; #12, owner/repo#12
 			b.WriteString(zwsp)
-		case c == '#' && next >= '0' && next <= '9':
-			b.WriteString(zwsp)
-		case c == ':' && strings.HasPrefix(s[i+1:], "//"):
-			// http://, https://, ftp://: the scheme no longer joins
-			b.WriteString(zwsp)
-		case (c == 'w' || c == 'W') && i+3 < len(s) && strings.EqualFold(s[i:i+4], "www.") && (i == 0 || !isWord(s[i-1])):
-			b.WriteString(s[i+1 : i+3])
-			b.WriteString(zwsp)
-			i += 2
 		}
 	}
 	return b.String()
-}
-
-func isWord(c byte) bool {
-	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }

@@ -28,16 +28,18 @@ func TestMarkdown(t *testing.T) {
 		{"vendor fix pending | see <TICKET-12>", `vendor fix pending \| see &lt;TICKET-12&gt;`},
 		{"cc @acme/owners and @alice", "cc @\u200bacme/owners and @\u200balice"},
 		{"mail bob@example.com", "mail bob@\u200bexample.com"},
-		{"![x](http://evil/)", `!\[x\](http:` + "\u200b" + `//evil/)`},
-		{"[click](https://evil)", `\[click\](https:` + "\u200b" + `//evil)`},
+		{"![x](http://evil/)", "`![x](http://evil/)`"},
+		{"see [click](https://evil) now", "see `[click](https://evil)` now"},
+		{"[click] (x)", `\[click\] (x)`},
 		{"<img src=x onerror=alert(1)>", "&lt;img src=x onerror=alert(1)&gt;"},
-		{"<https://evil>", "&lt;https:\u200b//evil&gt;"},
-		{"see www.evil.example", "see www\u200b.evil.example"},
+		{"<https://evil>", "`<https://evil>`"},
+		{"see www.evil.example", "see `www.evil.example`"},
+		{"GET http://127.0.0.1:1/h|x`y: 500", "GET `http://127.0.0.1:1/h\\|x'y`: 500"},
 		{"fixes #12 and acme/x#3", "fixes #\u200b12 and acme/x#\u200b3"},
 		{"&#64;alice &lt;b&gt;", "&amp;#\u200b64;alice &amp;lt;b&amp;gt;"},
 		{`trailing\|pipe`, `trailing\\\|pipe`},
 		{"code `span`", "code 'span'"},
-		{"a\nb\r\nc\x1b[31m", `a b c\x1b\[31m`},
+		{"a\nb\r\nc\x1b[31m", `a b c\\x1b\[31m`},
 		{"1.2.3", "1.2.3"},
 	}
 	for _, tt := range tests {
@@ -55,27 +57,48 @@ func FuzzMarkdown(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		got := Markdown(s)
-		for _, bad := range []string{"<", ">", "`", "\n", "\r", "://"} {
-			if strings.Contains(got, bad) {
-				t.Fatalf("Markdown(%q) = %q holds %q", s, got, bad)
-			}
+		if strings.ContainsAny(got, "\n\r") {
+			t.Fatalf("Markdown(%q) = %q spans lines", s, got)
 		}
-		for i := 0; i < len(got); i++ {
-			switch got[i] {
-			case '|', '[', ']':
-				// Escaped: an odd number of backslashes before it.
-				n := 0
-				for j := i - 1; j >= 0 && got[j] == '\\'; j-- {
-					n++
+		// Outside the code spans it made, nothing is markup.
+		parts := strings.Split(got, "`")
+		if len(parts)%2 == 0 {
+			t.Fatalf("Markdown(%q) = %q: unbalanced backticks", s, got)
+		}
+		for i, p := range parts {
+			if i%2 == 1 {
+				checkEscaped(t, s, got, p, "|")
+				continue
+			}
+			for _, bad := range []string{"<", ">", "://"} {
+				if strings.Contains(p, bad) {
+					t.Fatalf("Markdown(%q) = %q holds %q", s, got, bad)
 				}
-				if n%2 == 0 {
-					t.Fatalf("Markdown(%q) = %q: unescaped %q at %d", s, got, got[i], i)
-				}
-			case '@':
-				if i+1 < len(got) && got[i+1] != ' ' && !strings.HasPrefix(got[i+1:], "\u200b") {
-					t.Fatalf("Markdown(%q) = %q: a mention at %d", s, got, i)
+			}
+			checkEscaped(t, s, got, p, "|[]")
+			for j := 0; j+1 < len(p); j++ {
+				if p[j] == '@' && p[j+1] != ' ' && !strings.HasPrefix(p[j+1:], "\u200b") {
+					t.Fatalf("Markdown(%q) = %q: a mention", s, got)
 				}
 			}
 		}
 	})
+}
+
+// checkEscaped fails unless every character of chars in p has an odd
+// number of backslashes before it.
+func checkEscaped(t *testing.T, in, got, p, chars string) {
+	t.Helper()
+	for i := 0; i < len(p); i++ {
+		if !strings.ContainsRune(chars, rune(p[i])) {
+			continue
+		}
+		n := 0
+		for j := i - 1; j >= 0 && p[j] == '\\'; j-- {
+			n++
+		}
+		if n%2 == 0 {
+			t.Fatalf("Markdown(%q) = %q: unescaped %q", in, got, p[i])
+		}
+	}
 }
