@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gearshift-dev/gearshift/internal/report/inert"
 	"github.com/gearshift-dev/gearshift/internal/state"
 )
 
@@ -93,7 +94,7 @@ func Body(p *Proposal, skipped []Skipped, footer string) string {
 		if unit == "" {
 			unit = "–"
 		}
-		fmt.Fprintf(&b, "| %s | %s | `%s` | `%s` → `%s` | `%s` |", cell(env), cell(unit), cell(c.Field), cell(c.Old), cell(c.New), cell(c.Pos.String()))
+		fmt.Fprintf(&b, "| %s | %s | %s | %s → %s | %s |", cell(env), cell(unit), code(c.Field), code(c.Old), code(c.New), code(c.Pos.String()))
 		if evidence {
 			ev := ""
 			if e := c.Evidence; e != nil {
@@ -126,11 +127,18 @@ func Body(p *Proposal, skipped []Skipped, footer string) string {
 	return b.String()
 }
 
-// cell keeps a value on one line and inside its table cell.
-func cell(s string) string {
-	return strings.NewReplacer("|", `\|`, "`", "'", "\n", " ", "\r", " ").Replace(s)
-}
+// cell keeps a value on one line and inside its table cell, and makes it
+// inert: a tag name, a release note or a reason comes from repositories
+// and records the pull request's reviewers do not control, so it must not
+// mention anyone, link, show an image or inject HTML (inert.Markdown).
+func cell(s string) string { return inert.Markdown(s) }
 
-func oneLine(s string) string {
-	return strings.NewReplacer("\n", " ", "\r", " ").Replace(s)
+// oneLine is cell for a list item.
+func oneLine(s string) string { return inert.Markdown(s) }
+
+// code shows a value verbatim as a code span, where GitHub renders no
+// markup and links no mention; a backtick cannot close it early nor a |
+// end the table cell.
+func code(s string) string {
+	return "`" + strings.NewReplacer("`", "'", "|", `\|`).Replace(inert.Text(strings.NewReplacer("\n", " ", "\r", " ").Replace(s))) + "`"
 }
