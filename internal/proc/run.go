@@ -52,8 +52,9 @@ type Cmd struct {
 type Result struct {
 	// Stdout and Stderr are the first MaxOutput bytes of each stream.
 	Stdout, Stderr []byte
-	// Truncated says a stream had more than MaxOutput bytes.
-	Truncated bool
+	// StdoutTruncated and StderrTruncated say a stream had more than
+	// MaxOutput bytes.
+	StdoutTruncated, StderrTruncated bool
 	// ExitCode is the exit status, or 128+signal when a signal killed it.
 	ExitCode int
 
@@ -169,7 +170,7 @@ func Run(ctx context.Context, c Cmd) (Result, error) {
 	err = cmd.Wait()
 	res.Stdout, res.Stderr = stdout.head.Bytes(), stderr.head.Bytes()
 	res.stdTail, res.errTail = stdout.tail, stderr.tail
-	res.Truncated = stdout.overflow || stderr.overflow
+	res.StdoutTruncated, res.StderrTruncated = stdout.overflow, stderr.overflow
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return res, &TimeoutError{Name: c.Argv[0], After: timeout}

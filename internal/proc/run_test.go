@@ -122,8 +122,8 @@ func TestRunResults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Stdout) != 1000 || !res.Truncated || res.LastLine() != "the end" {
-		t.Errorf("capped output: got %d bytes, truncated %v, last line %q; want 1000, true, %q", len(res.Stdout), res.Truncated, res.LastLine(), "the end")
+	if len(res.Stdout) != 1000 || !res.StdoutTruncated || res.StderrTruncated || res.LastLine() != "the end" {
+		t.Errorf("capped output: got %d bytes, truncated %v %v, last line %q; want 1000, true false, %q", len(res.Stdout), res.StdoutTruncated, res.StderrTruncated, res.LastLine(), "the end")
 	}
 
 	for _, c := range []struct {

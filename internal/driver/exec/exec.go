@@ -9,14 +9,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	osexec "os/exec"
 	"sort"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/gearshift-dev/gearshift/internal/driver"
+	"github.com/gearshift-dev/gearshift/internal/proc"
 	"github.com/gearshift-dev/gearshift/internal/state"
 )
 
@@ -129,8 +126,9 @@ func (d *Driver) vars(env *state.Environment, unit, version, action string) map[
 	return v
 }
 
-// run runs argv without a shell, with the target's timeout, and returns its
-// stdout. A non-zero exit is an error carrying the end of stderr.
+// run runs argv through proc (no shell, the minimal environment plus vars)
+// with the target's timeout, and returns its stdout. A non-zero exit is an
+// error carrying the last line of stderr.
 func (d *Driver) run(ctx context.Context, argv []string, vars map[string]string) ([]byte, error) {
 	if len(argv) == 0 {
 		return nil, errors.New("empty command")
@@ -139,63 +137,15 @@ func (d *Driver) run(ctx context.Context, argv []string, vars map[string]string)
 	if timeout <= 0 {
 		timeout = time.Minute
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	cmd := osexec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Dir = d.Dir
-	cmd.Env = os.Environ()
-	for k, v := range vars {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	// Kill the whole process group on timeout, so that a script's
-	// children do not keep the pipes open.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	// A background child that keeps stdout open must not hang the run;
-	// the delay is generous because a loaded machine drains pipes slowly.
-	cmd.WaitDelay = 5 * time.Second
-	var stdout limitedBuffer
-	var stderr limitedBuffer
-	stdout.max, stderr.max = maxOutput, 64<<10
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	if ctx.Err() == context.DeadlineExceeded {
-		return nil, fmt.Errorf("%s timed out after %s", argv[0], timeout)
-	}
+	res, err := proc.Run(ctx, proc.Cmd{Argv: argv, Dir: d.Dir, Env: vars, Timeout: timeout, MaxOutput: maxOutput})
 	if err != nil {
-		msg := strings.TrimSpace(lastLine(stderr.String()))
-		if msg != "" {
-			return nil, fmt.Errorf("%s: %w: %s", argv[0], err, msg)
-		}
-		return nil, fmt.Errorf("%s: %w", argv[0], err)
+		return nil, err
 	}
-	if stdout.overflow {
+	if err := res.Err(); err != nil {
+		return nil, err
+	}
+	if res.StdoutTruncated {
 		return nil, fmt.Errorf("%s printed more than %d bytes", argv[0], maxOutput)
 	}
-	return stdout.Bytes(), nil
-}
-
-func lastLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		return s[i+1:]
-	}
-	return s
-}
-
-type limitedBuffer struct {
-	bytes.Buffer
-	max      int
-	overflow bool
-}
-
-func (b *limitedBuffer) Write(p []byte) (int, error) {
-	if room := b.max - b.Len(); len(p) > room {
-		b.overflow = true
-		if room > 0 {
-			b.Buffer.Write(p[:room])
-		}
-		return len(p), nil
-	}
-	return b.Buffer.Write(p)
+	return res.Stdout, nil
 }

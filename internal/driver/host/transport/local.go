@@ -1,23 +1,22 @@
 package transport
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/gearshift-dev/gearshift/internal/proc"
 )
 
-// Local returns the Transport for this machine. Commands are started with
-// os/exec from argv, never through a shell.
+// Local returns the Transport for this machine. Commands are started by
+// proc from argv, never through a shell, with proc's minimal environment.
 func Local() Transport { return local{} }
 
 type local struct{}
@@ -26,78 +25,23 @@ func (local) Host() string { return "local" }
 
 func (local) Close() error { return nil }
 
-// mergeEnv returns the inherited environment with env laid over it.
-func mergeEnv(env map[string]string) []string {
-	if len(env) == 0 {
-		return nil // exec: inherit
-	}
-	out := os.Environ()
-	keys := make([]string, 0, len(env))
-	for k := range env {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		out = append(out, k+"="+env[k]) // exec keeps the last duplicate
-	}
-	return out
-}
-
-// waitDelay bounds how long Run waits for output pipes after the process
-// was killed, in case something outside its process group holds them.
+// waitDelay bounds how long a timed-out SSH Run waits for its session to
+// end after the kill.
 const waitDelay = 2 * time.Second
 
+// Run delegates to proc, the one runner of every local process: no shell,
+// the minimal environment plus o.Env, the process group killed on timeout.
 func (local) Run(ctx context.Context, argv []string, o RunOptions) (RunResult, error) {
-	if err := checkArgv(argv); err != nil {
-		return RunResult{}, err
-	}
-	if err := checkEnv(o.Env); err != nil {
-		return RunResult{}, err
-	}
-	if o.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
-		defer cancel()
-	}
-	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Dir = o.Dir
-	cmd.Env = mergeEnv(o.Env)
-	cmd.Stdin = o.Stdin
-	cmd.Stdout = &stdout
-	cmd.Stderr = &stderr
-	// Its own process group, so that a timeout kills what it started too.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = waitDelay
-	if err := cmd.Start(); err != nil {
-		return RunResult{ExitCode: -1}, fmt.Errorf("run %s: %w", argv[0], err)
-	}
-	err := cmd.Wait()
-	res := RunResult{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: -1}
-	if ctx.Err() != nil {
-		return res, fmt.Errorf("run %s: %w", argv[0], ctx.Err())
-	}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		res.ExitCode = 0
-	case errors.As(err, &ee):
-		res.ExitCode = ee.ExitCode()
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			res.ExitCode = 128 + int(ws.Signal())
-		}
-	default:
-		return res, fmt.Errorf("run %s: %w", argv[0], err)
-	}
-	return res, nil
+	res, err := proc.Run(ctx, proc.Cmd{Argv: argv, Dir: o.Dir, Env: o.Env, Stdin: o.Stdin, Timeout: o.Timeout, MaxOutput: o.MaxOutput})
+	// proc's errors name the command already.
+	return RunResult{Stdout: res.Stdout, Stderr: res.Stderr, ExitCode: res.ExitCode}, err
 }
 
 func (l local) StartDetached(ctx context.Context, argv []string, dir string, env map[string]string, logFile, pidFile string) (int, error) {
-	if err := checkArgv(argv); err != nil {
+	if err := proc.Check(argv); err != nil {
 		return 0, err
 	}
-	if err := checkEnv(env); err != nil {
+	if err := proc.CheckVars(env); err != nil {
 		return 0, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -108,19 +52,10 @@ func (l local) StartDetached(ctx context.Context, argv []string, dir string, env
 		return 0, fmt.Errorf("start %s: %w", argv[0], err)
 	}
 	defer logf.Close() // the child has its own copy
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir = dir
-	cmd.Env = mergeEnv(env)
-	cmd.Stdout = logf // an *os.File is handed to the child as is: no copying goroutine
-	cmd.Stderr = logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return 0, fmt.Errorf("start %s: %w", argv[0], err)
+	pid, err := proc.StartDetached(ctx, proc.Cmd{Argv: argv, Dir: dir, Env: env}, logf)
+	if err != nil {
+		return 0, err
 	}
-	pid := cmd.Process.Pid
-	// Reap it when it exits so that it does not linger as a zombie while
-	// gearshift runs; if gearshift exits first, init adopts it.
-	go func() { _ = cmd.Wait() }()
 	if err := l.WriteFileAtomic(ctx, pidFile, []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
 		return pid, fmt.Errorf("started %s as pid %d but could not record it: %w", argv[0], pid, err)
 	}

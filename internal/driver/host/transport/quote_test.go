@@ -2,7 +2,10 @@ package transport
 
 import (
 	"bytes"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -135,11 +138,42 @@ func TestPidFilter(t *testing.T) {
 }
 
 func TestRemoteCommand(t *testing.T) {
-	got := remoteCommand([]string{"my app", "--flag=$x"}, "-dir", map[string]string{"B": "it's", "A": "1"})
-	want := `cd ./-dir || exit 126; export A=1; export B='it'\''s'; ` +
+	got := remoteCommand([]string{"my app", "--flag=$x"}, "-dir", map[string]string{"B": "it's", "A": "1"}, []string{"HOME", "PATH"})
+	want := `cd ./-dir || exit 126; ` +
 		`command -v 'my app' >/dev/null || { printf '%s: command not found\n' 'my app' >&2; exit 127; }; ` +
-		`printf 'gearshift-pid:%s\n' "$$" >&2; exec 'my app' '--flag=$x'`
+		`printf 'gearshift-pid:%s\n' "$$" >&2; ` +
+		`exec env -i ${HOME+"HOME=$HOME"} ${PATH+"PATH=$PATH"} 'A=1' 'B=it'\''s' sh -c 'exec "$@"' sh 'my app' '--flag=$x'`
 	if got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
+// TestRemoteCommandEnvironment runs the remote prelude in real shells
+// whose environment holds what an sshd session may give (SSH_CONNECTION, a
+// SetEnv'd secret): the command sees the inherited names the shell has,
+// the given variables, PWD, and nothing else; its argv arrives exact, an
+// argv[0] with "=" included.
+func TestRemoteCommandEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	odd := filepath.Join(dir, "a=b")
+	if err := os.WriteFile(odd, []byte("#!/bin/sh\nexec env\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	inherit := []string{"HOME", "LANG", "LC_ALL", "PATH"}
+	for _, sh := range availableShells(t) {
+		for _, argv := range [][]string{{"env"}, {odd}} {
+			cmd := exec.Command(sh, "-c", remoteCommand(argv, dir, map[string]string{"DECLARED": "it's $HOME", "LANG": "de_DE.UTF-8"}, inherit))
+			cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=/home/remote", "LANG=C.UTF-8", "SSH_CONNECTION=127.0.0.1 1 127.0.0.1 22", "SSHD_SECRET=leak", "USER=remote"}
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("%s: %v", sh, err)
+			}
+			got := strings.Split(strings.TrimSpace(string(out)), "\n")
+			slices.Sort(got)
+			want := []string{"DECLARED=it's $HOME", "HOME=/home/remote", "LANG=de_DE.UTF-8", "PATH=" + os.Getenv("PATH"), "PWD=" + dir}
+			if diff := cmp.Diff(got, want); diff != "" {
+				t.Errorf("%s running %s: environment (-got +want):\n%s", sh, argv[0], diff)
+			}
+		}
 	}
 }

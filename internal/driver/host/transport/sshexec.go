@@ -5,6 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -12,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/gearshift-dev/gearshift/internal/proc"
 )
 
 // pidMarker starts the line the remote prelude prints on stderr just before
@@ -23,23 +28,31 @@ const pidMarker = "gearshift-pid:"
 
 // remoteCommand is the command line Run sends for argv: a fixed prelude
 // whose only variable parts are quoted words (and environment names checked
-// to be identifiers), then exec Quote(argv).
-func remoteCommand(argv []string, dir string, env map[string]string) string {
+// to be identifiers), then
+//
+//	exec env -i ${PATH+"PATH=$PATH"} ... NAME=value... sh -c 'exec "$@"' sh argv...
+//
+// so the command starts from an empty environment, not from what sshd's
+// session holds (SSH_CONNECTION, AcceptEnv'd and SetEnv variables, PAM's):
+// it keeps only the inherit names the login has (proc.Inherited) and gets
+// env on top. The inner sh keeps an argv[0] containing "=" from being read
+// by env as an assignment; it adds PWD, as os/exec does locally. Every exec
+// keeps the pid the prelude printed.
+func remoteCommand(argv []string, dir string, env map[string]string, inherit []string) string {
 	var b strings.Builder
 	if dir != "" {
 		b.WriteString("cd " + quoteWord(notOption(dir)) + " || exit 126; ")
 	}
-	keys := make([]string, 0, len(env))
-	for k := range env {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		b.WriteString("export " + k + "=" + quoteWord(env[k]) + "; ")
-	}
 	name := quoteWord(argv[0])
 	b.WriteString("command -v " + name + " >/dev/null || { printf '%s: command not found\\n' " + name + " >&2; exit 127; }; ")
-	b.WriteString("printf '" + pidMarker + "%s\\n' \"$$\" >&2; exec " + Quote(argv))
+	b.WriteString("printf '" + pidMarker + "%s\\n' \"$$\" >&2; exec env -i")
+	for _, k := range inherit {
+		b.WriteString(" ${" + k + "+\"" + k + "=$" + k + "\"}")
+	}
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		b.WriteString(" " + quoteWord(k+"="+env[k]))
+	}
+	b.WriteString(" sh -c 'exec \"$@\"' sh " + Quote(argv))
 	return b.String()
 }
 
@@ -59,11 +72,18 @@ func (t *sshTransport) Run(ctx context.Context, argv []string, o RunOptions) (Ru
 	if err := checkEnv(o.Env); err != nil {
 		return RunResult{}, err
 	}
-	if o.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
-		defer cancel()
+	// GEARSHIFT_PASS_ENV is gearshift's setting: its names are kept from
+	// the remote login's environment, no value travels from here.
+	inherit, err := proc.Inherited(os.LookupEnv)
+	if err != nil {
+		return RunResult{}, err
 	}
+	timeout := o.Timeout
+	if timeout <= 0 {
+		timeout = proc.DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	fail := func(res RunResult, err error) (RunResult, error) {
 		return res, fmt.Errorf("%s: run %s: %w", t.host, argv[0], err)
 	}
@@ -77,7 +97,7 @@ func (t *sshTransport) Run(ctx context.Context, argv []string, o RunOptions) (Ru
 	s.Stdin = o.Stdin
 	s.Stdout = &stdout
 	s.Stderr = stderr
-	if err := s.Start(remoteCommand(argv, o.Dir, o.Env)); err != nil {
+	if err := s.Start(remoteCommand(argv, o.Dir, o.Env, inherit)); err != nil {
 		return fail(RunResult{ExitCode: -1}, err)
 	}
 	done := make(chan error, 1)
@@ -144,12 +164,15 @@ func (t *sshTransport) killGroup(pid int) {
 // environment, argv) arrives as a positional parameter, quoted by Quote on
 // the way, and is only expanded inside double quotes, never interpolated
 // into the script. The log is opened before cd, as Local opens it before
-// starting the process. setsid -f -w runs the inner sh in a new session;
-// it backgrounds the command with stdin from /dev/null and stdout and
-// stderr appended to the log, and prints the command's pid.
+// starting the process. It runs under Run's env -i, so the command's
+// environment is the minimal one plus the exported NAME=VALUE words (and
+// PWD, as locally; OLDPWD, which cd sets, is dropped). setsid -f -w runs
+// the inner sh in a new session; it backgrounds the command with stdin
+// from /dev/null and stdout and stderr appended to the log, and prints the
+// command's pid.
 const detachScript = `log=$1 dir=$2 n=$3; shift 3
 exec 3>>"$log" || exit 126
-if [ -n "$dir" ]; then cd "$dir" || exit 126; fi
+if [ -n "$dir" ]; then cd "$dir" || exit 126; unset OLDPWD; fi
 while [ "$n" -gt 0 ]; do export "$1" || exit 126; shift; n=$((n - 1)); done
 command -v "$1" >/dev/null || { printf '%s: command not found\n' "$1" >&2; exit 127; }
 exec setsid -f -w sh -c 'exec "$@" >&3 2>&3 3>&- </dev/null & echo "$!"' sh "$@"`

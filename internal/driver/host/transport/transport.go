@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -14,22 +13,30 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gearshift-dev/gearshift/internal/proc"
 )
 
 // RunOptions tune one command. The zero value runs the command in the
-// default directory with the inherited environment, no stdin and no
-// timeout other than the context's.
+// default directory with the minimal environment, no stdin and
+// proc.DefaultTimeout.
 type RunOptions struct {
 	// Dir is the working directory; empty keeps the default.
 	Dir string
-	// Env is added to (and overrides) the inherited environment. Names must
-	// be shell identifiers so that both transports accept the same set.
+	// Env is added to (and overrides) the minimal environment every command
+	// starts from (proc.Environ: PATH, HOME, LANG, LC_*, TZ and the names in
+	// GEARSHIFT_PASS_ENV, from gearshift's environment locally and from the
+	// login's over SSH). Names must be shell identifiers so that both
+	// transports accept the same set.
 	Env map[string]string
+	// MaxOutput is how many bytes of each of stdout and stderr are kept
+	// (proc.DefaultMaxOutput when zero).
+	MaxOutput int
 	// Stdin is copied to the command's standard input; nil means empty.
 	Stdin io.Reader
-	// Timeout bounds the command; when it expires the command's process
-	// group is killed and Run returns an error wrapping
-	// context.DeadlineExceeded.
+	// Timeout bounds the command (proc.DefaultTimeout when zero); when it
+	// expires the command's process group is killed and Run returns an
+	// error wrapping context.DeadlineExceeded.
 	Timeout time.Duration
 }
 
@@ -125,43 +132,11 @@ func quoteWord(s string) string {
 const safeChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+:,./-"
 
 // checkArgv rejects what neither transport can run.
-func checkArgv(argv []string) error {
-	if len(argv) == 0 || argv[0] == "" {
-		return errors.New("empty command")
-	}
-	for _, a := range argv {
-		if strings.IndexByte(a, 0) >= 0 {
-			return fmt.Errorf("argument %q contains a NUL byte", a)
-		}
-	}
-	return nil
-}
+func checkArgv(argv []string) error { return proc.Check(argv) }
 
 // checkEnv accepts only names a shell can export, so that a variable that
 // works locally also works over SSH, and values without NUL.
-func checkEnv(env map[string]string) error {
-	for k, v := range env {
-		if !isShellName(k) {
-			return fmt.Errorf("environment variable name %q is not a shell identifier", k)
-		}
-		if strings.IndexByte(v, 0) >= 0 {
-			return fmt.Errorf("environment variable %s contains a NUL byte", k)
-		}
-	}
-	return nil
-}
-
-func isShellName(s string) bool {
-	if s == "" || (s[0] >= '0' && s[0] <= '9') {
-		return false
-	}
-	for _, c := range []byte(s) {
-		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
-}
+func checkEnv(env map[string]string) error { return proc.CheckVars(env) }
 
 // checkRemovable refuses to remove the root or the empty path: a bug
 // upstream must not turn into rm -rf /.
