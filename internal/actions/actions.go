@@ -36,6 +36,8 @@ type Actions struct {
 	gha    *githubactions.Action
 	out    *stickyWriter
 	ctx    *githubactions.GitHubContext
+	// redact masks secrets in everything but add-mask commands.
+	redact func(string) string
 
 	mu sync.Mutex // serialises writes to the output and summary files
 }
@@ -46,7 +48,7 @@ type Actions struct {
 // the event payload at GITHUB_EVENT_PATH is read, and a payload that cannot
 // be read or parsed is an error.
 func FromEnv(getenv func(string) string, stdout io.Writer) (*Actions, error) {
-	a := &Actions{getenv: getenv, out: &stickyWriter{w: stdout}}
+	a := &Actions{getenv: getenv, out: &stickyWriter{w: stdout}, redact: func(s string) string { return s }}
 	if getenv("GITHUB_ACTIONS") != "true" {
 		return a, nil
 	}
@@ -61,6 +63,18 @@ func FromEnv(getenv func(string) string, stdout io.Writer) (*Actions, error) {
 	}
 	a.ctx = ctx
 	return a, nil
+}
+
+// SetRedactor makes every annotation, log group title, output and step
+// summary pass through redact (internal/redact), which replaces the run's
+// secrets by ***. The runner masks its log too, but not the step summary
+// or outputs, and only the values it was told of; Mask's add-mask commands
+// are not redacted, as they must name the secret. nil redacts nothing.
+func (a *Actions) SetRedactor(redact func(string) string) {
+	if redact == nil {
+		redact = func(s string) string { return s }
+	}
+	a.redact = redact
 }
 
 // Active reports whether gearshift runs inside GitHub Actions.
@@ -103,6 +117,7 @@ func (a *Actions) SetOutput(name, value string) error {
 	if !outputNameRE.MatchString(name) {
 		return fmt.Errorf("invalid step output name %q: want letters, digits, _ and -", name)
 	}
+	value = a.redact(value)
 	delim, err := delimiter()
 	if err != nil {
 		return err
@@ -128,6 +143,7 @@ func (a *Actions) StepSummary(markdown string) error {
 	if !a.active {
 		return nil
 	}
+	markdown = a.redact(markdown)
 	path := a.getenv("GITHUB_STEP_SUMMARY")
 	var used int64
 	if path != "" {
@@ -192,6 +208,7 @@ func (a *Actions) Annotate(level Level, file string, line, col int, title, msg s
 	if !a.active {
 		return
 	}
+	file, title, msg = a.redact(file), a.redact(title), a.redact(msg)
 	fields := map[string]string{}
 	if file != "" {
 		fields["file"] = file
@@ -219,7 +236,7 @@ func (a *Actions) Annotate(level Level, file string, line, col int, title, msg s
 // Group starts a collapsible group of log lines, up to EndGroup.
 func (a *Actions) Group(title string) {
 	if a.active {
-		a.gha.Group(title)
+		a.gha.Group(a.redact(title))
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gearshift-dev/gearshift/internal/actions"
+	"github.com/gearshift-dev/gearshift/internal/redact"
 )
 
 // run is a fake GitHub Actions step: the environment the runner sets, with
@@ -295,5 +296,43 @@ func TestMalformedEventPayload(t *testing.T) {
 	r := newRun(t, `{"pull_request":`)
 	if _, err := actions.FromEnv(func(k string) string { return r.env[k] }, &r.stdout); err == nil {
 		t.Error("FromEnv with a malformed event payload succeeded, want an error")
+	}
+}
+
+// TestRedactor: with the run's redactor set, no secret reaches the outputs
+// file, the step summary or an annotation, while the add-mask command still
+// names it for the runner.
+func TestRedactor(t *testing.T) {
+	const secret = "ghs_ACTIONSsecretTOKEN0123456789"
+	r := newRun(t, "")
+	a := r.actions(t)
+	a.SetRedactor(redact.New(secret).Func())
+	a.Mask(secret)
+	if err := a.SetOutput("plan_json", "token="+secret); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.StepSummary("## plan\n\ntoken=" + secret + "\n"); err != nil {
+		t.Fatal(err)
+	}
+	a.Annotate(actions.LevelError, "env.cue", 3, 1, "title "+secret, "msg "+secret)
+	a.Group("group " + secret)
+	for name, text := range map[string]string{"outputs": read(t, r.output), "summary": read(t, r.summary)} {
+		if strings.Contains(text, secret) || !strings.Contains(text, "token=***") {
+			t.Errorf("%s is not redacted: %q", name, text)
+		}
+	}
+	for _, line := range strings.Split(r.stdout.String(), "\n") {
+		if strings.HasPrefix(line, "::add-mask::") {
+			if line != "::add-mask::"+secret {
+				t.Errorf("add-mask command = %q, want it to name the secret", line)
+			}
+			continue
+		}
+		if strings.Contains(line, secret) {
+			t.Errorf("a workflow command carries the secret: %q", line)
+		}
+	}
+	if !strings.Contains(r.stdout.String(), "::error col=1,file=env.cue,line=3,title=title ***::msg ***") {
+		t.Errorf("annotation not redacted as expected:\n%s", r.stdout.String())
 	}
 }

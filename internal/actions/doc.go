@@ -9,5 +9,8 @@
 // Outside Actions (GITHUB_ACTIONS is not "true") every method is a no-op,
 // so callers need not check. The package must never print a secret: Mask
 // is the only method that takes one, and it writes nothing but the
-// add-mask command. It never calls the network.
+// add-mask command; everything else it writes (annotations, outputs, the
+// step summary, group titles) passes through the run's redactor
+// (SetRedactor), since a plan may quote a command that printed a secret.
+// It never calls the network.
 package actions

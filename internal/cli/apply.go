@@ -218,7 +218,7 @@ func (e *env) loadForApply(ctx context.Context, names []string) (*state.State, e
 	if err != nil {
 		return nil, err
 	}
-	return state.Load(ctx, c.Dir, names, state.Options{Now: e.now, KeepExpiredWaivers: true})
+	return state.Load(ctx, c.Dir, names, state.Options{Now: e.now, Limits: e.loadLimits, KeepExpiredWaivers: true})
 }
 
 // lockAll takes the lock of every named environment, in order, or none:
@@ -288,8 +288,8 @@ func describeRef(c *gitops.Checkout) string {
 // progress reports on stderr: live lines on a terminal, one line per event
 // otherwise. The returned function stops it; calling it twice is fine.
 func (e *env) progress() (apply.Progress, func()) {
-	if f, ok := e.stderr.(*os.File); ok && apply.IsTerminal(f) && e.getenv("TERM") != "dumb" {
-		l := apply.NewLive(f, int(f.Fd()))
+	if f, ok := e.rawStderr.(*os.File); ok && apply.IsTerminal(f) && e.getenv("TERM") != "dumb" {
+		l := apply.NewLive(e.stderr, int(f.Fd()))
 		done := false
 		return l, func() {
 			if !done {

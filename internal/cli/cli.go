@@ -14,6 +14,7 @@ import (
 
 	"github.com/gearshift-dev/gearshift/internal/actions"
 	"github.com/gearshift-dev/gearshift/internal/gitops"
+	"github.com/gearshift-dev/gearshift/internal/redact"
 	"github.com/gearshift-dev/gearshift/internal/state"
 )
 
@@ -23,9 +24,16 @@ var Version = "dev"
 // env is what every command gets: its streams, its flags and the clock.
 type env struct {
 	stdout, stderr io.Writer
-	getenv         func(string) string
-	now            func() time.Time
-	log            *slog.Logger
+	// rawStdout and rawStderr are the streams before redaction: the
+	// runner's add-mask commands must carry the secret, and a terminal is
+	// recognised on them.
+	rawStdout, rawStderr io.Writer
+	// redact masks every secret of the run; stdout and stderr pass
+	// through it, and the sinks find it in the context.
+	redact *redact.Redactor
+	getenv func(string) string
+	now    func() time.Time
+	log    *slog.Logger
 
 	// common flags
 	repo   string
@@ -39,6 +47,9 @@ type env struct {
 	// githubRepo is owner/repo for pull requests and comments
 	// (--github-repo, else GITHUB_REPOSITORY).
 	githubRepo string
+	// loadLimits bound each environment's evaluation (--load-timeout,
+	// --load-memory): a state is untrusted input.
+	loadLimits state.Limits
 
 	// co is the state repo checked out by e.checkout, once per run.
 	co *gitops.Checkout
@@ -88,7 +99,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // run is Main with the process environment read through getenv, so that
 // tests can run commands in parallel, each with its own variables.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	e := &env{stdout: stdout, stderr: stderr, getenv: getenv, now: time.Now}
+	e := &env{rawStdout: stdout, rawStderr: stderr, getenv: getenv, now: time.Now, redact: runSecrets(getenv)}
+	outW, errW := e.redact.Writer(stdout), e.redact.Writer(stderr)
+	defer outW.Flush()
+	defer errW.Flush()
+	e.stdout, e.stderr = outW, errW
+	stdout, stderr = outW, errW
+	ctx = redact.NewContext(ctx, e.redact)
 	if v := getenv("GEARSHIFT_NOW"); v != "" {
 		// A fixed clock for reproducible plans in tests and demos.
 		t, err := time.Parse(time.RFC3339, v)
@@ -122,6 +139,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	fs.StringVar(&e.ref, "ref", "", "the branch or tag of the state repository to use (with a directory: must be the one checked out)")
 	fs.StringVar(&e.statusBranch, "status-branch", gitops.DefaultStatusBranch, "the branch of the state repository that holds the status records")
 	fs.StringVar(&e.githubRepo, "github-repo", "", "the GitHub repository (owner/repo) for pull requests and comments (default $GITHUB_REPOSITORY)")
+	if cmd.name != "schema" && cmd.name != "version" {
+		e.loadLimits = state.Limits{Timeout: state.DefaultLoadTimeout, Memory: state.DefaultLoadMemory}
+		fs.DurationVar(&e.loadLimits.Timeout, "load-timeout", state.DefaultLoadTimeout, "the time evaluating one environment of the state may take")
+		fs.Var(&e.loadLimits.Memory, "load-memory", "the memory evaluating one environment of the state may use")
+	}
 	if cmd.writesStatus {
 		fs.BoolVar(&e.noStatus, "no-status", false, "do not write the status record to the status branch")
 	}
@@ -142,8 +164,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		fmt.Fprintf(stderr, "gearshift: --log-level: %v\n", err)
 		return ExitFailure
 	}
+	e.redact.AddURL(e.repo)
 	e.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
-	e.color = !*noColor && getenv("NO_COLOR") == "" && isTerminal(stdout)
+	e.color = !*noColor && getenv("NO_COLOR") == "" && isTerminal(e.rawStdout)
 	if err := e.maskSecrets(); err != nil {
 		fmt.Fprintf(stderr, "gearshift: %v\n", err)
 		return ExitFailure
@@ -222,7 +245,7 @@ func (e *env) load(ctx context.Context, names []string) (*state.State, error) {
 	if err != nil {
 		return nil, err
 	}
-	return state.Load(ctx, c.Dir, names, state.Options{Now: e.now})
+	return state.Load(ctx, c.Dir, names, state.Options{Now: e.now, Limits: e.loadLimits})
 }
 
 func plural(n int, one, many string) string {

@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,13 +17,36 @@ import (
 	"github.com/gearshift-dev/gearshift/internal/actions"
 	"github.com/gearshift-dev/gearshift/internal/forge"
 	"github.com/gearshift-dev/gearshift/internal/plan"
+	"github.com/gearshift-dev/gearshift/internal/redact"
 	"github.com/gearshift-dev/gearshift/internal/report"
 	"github.com/gearshift-dev/gearshift/internal/state"
 )
 
 // secretVars are the environment variables whose values are masked in the
-// log of a GitHub Actions run before anything is printed.
-var secretVars = []string{"GITHUB_TOKEN", "GEARSHIFT_GIT_TOKEN", "GH_TOKEN"}
+// log of a GitHub Actions run before anything is printed, and redacted from
+// everything gearshift writes (runSecrets).
+var secretVars = []string{"GITHUB_TOKEN", "GEARSHIFT_GIT_TOKEN", "GH_TOKEN",
+	"ACTIONS_RUNTIME_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "GEARSHIFT_WEBHOOK_SECRET"}
+
+// secretName matches the names of variables that hold a secret by
+// convention (AWS_SECRET_ACCESS_KEY, VAULT_TOKEN, DB_PASSWORD...).
+var secretName = regexp.MustCompile(`(?i)(TOKEN|SECRET|PASSW(OR)?D|PASSPHRASE|CREDENTIAL|PRIVATE|_KEY$|^KEY$|AUTH)`)
+
+// runSecrets is the run's Redactor: the values of secretVars, and of the
+// variables GEARSHIFT_PASS_ENV gives the state's commands (internal/proc)
+// whose names say they are secrets.
+func runSecrets(getenv func(string) string) *redact.Redactor {
+	r := redact.New()
+	for _, v := range secretVars {
+		r.Add(strings.TrimSpace(getenv(v)))
+	}
+	for v := range strings.SplitSeq(getenv("GEARSHIFT_PASS_ENV"), ",") {
+		if v = strings.TrimSpace(v); secretName.MatchString(v) {
+			r.Add(getenv(v))
+		}
+	}
+	return r
+}
 
 // actions is the GitHub Actions run gearshift is part of (inactive outside
 // Actions), read once per run.
@@ -29,10 +54,17 @@ func (e *env) actions() (*actions.Actions, error) {
 	if e.gha != nil {
 		return e.gha, nil
 	}
-	a, err := actions.FromEnv(e.getenv, e.stdout)
+	// The runner reads add-mask commands, which carry the secret, from
+	// the stream before redaction; Actions redacts the rest itself.
+	out := e.rawStdout
+	if out == nil {
+		out = e.stdout
+	}
+	a, err := actions.FromEnv(e.getenv, out)
 	if err != nil {
 		return nil, err
 	}
+	a.SetRedactor(e.redact.Func())
 	e.gha = a
 	return a, nil
 }
@@ -112,7 +144,9 @@ func (e *env) githubForge(hint string) (forge.Forge, error) {
 	if token == "" {
 		return nil, fmt.Errorf("GITHUB_TOKEN is not set: a token with contents: write and pull-requests: write is needed for %s", repo)
 	}
-	opts := []forge.Option{forge.WithLogger(e.log), forge.WithTruncationHint(hint)}
+	// Request bodies (comments, pull requests) are redacted on their way.
+	opts := []forge.Option{forge.WithLogger(e.log), forge.WithTruncationHint(hint),
+		forge.WithHTTPClient(&http.Client{Transport: e.redact.Transport(nil)})}
 	if api := e.getenv("GITHUB_API_URL"); api != "" {
 		opts = append(opts, forge.WithBaseURL(strings.TrimSuffix(api, "/")+"/"))
 	}

@@ -34,7 +34,9 @@ func writeStatus(ctx context.Context, e *env, c *gitops.Checkout, records []*sta
 		if err != nil {
 			return fmt.Errorf("status record of %s: %w", r.Environment, err)
 		}
-		files[statusrec.FileName(r.Environment)] = b
+		// A unit's observation may quote what a command printed: the
+		// status branch is public to every later plan, fork PRs included.
+		files[statusrec.FileName(r.Environment)] = e.redact.Bytes(b)
 		names = append(names, r.Environment)
 	}
 	sort.Strings(names)
@@ -42,7 +44,7 @@ func writeStatus(ctx context.Context, e *env, c *gitops.Checkout, records []*sta
 	if c != nil && c.Commit != "" {
 		msg += " at " + shortHash(c.Commit)
 	}
-	return gitops.WriteStatus(ctx, statusRepo(e, c), e.statusBranch, files, msg, e.gitAuth())
+	return gitops.WriteStatus(ctx, statusRepo(e, c), e.statusBranch, files, e.redact.String(msg), e.gitAuth())
 }
 
 // statusRecords are the records read from the status branch, by
