@@ -293,6 +293,8 @@ func TestSystemdService(t *testing.T) {
 	calls := filepath.Join(t.TempDir(), "calls.jsonl")
 	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	t.Setenv("UNITSERVER_RECORD", calls)
+	// Commands get a minimal environment: the stand-in needs its file named.
+	t.Setenv("GEARSHIFT_PASS_ENV", "UNITSERVER_RECORD")
 	d := localDriver(t, &state.HostTarget{Service: "systemd", KeepReleases: 5, Systemd: &state.Systemd{Unit: "gs-{unit}.service"}}, ev)
 	t0 := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 	for i, v := range []string{"1.0.0", "1.1.0"} {
