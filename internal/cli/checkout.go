@@ -50,5 +50,8 @@ func (e *env) cacheDir() string {
 }
 
 // gitAuth is the token for git remotes (GEARSHIFT_GIT_TOKEN, else
-// GITHUB_TOKEN). It is handed to gitops and never formatted here.
-func (e *env) gitAuth() gitops.Auth { return gitops.AuthFromEnv(e.getenv) }
+// GITHUB_TOKEN). It is handed to gitops and never formatted here. It goes
+// only to GitHub's hosts, those of GEARSHIFT_GIT_TOKEN_HOSTS and, once the
+// state repository is checked out, its host: never to a host that a URL in
+// the state names.
+func (e *env) gitAuth() gitops.Auth { return gitops.AuthFromEnv(e.getenv).ForRepo(e.co) }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,12 +31,15 @@ const tokenUsername = "x-access-token"
 const (
 	EnvToken       = "GEARSHIFT_GIT_TOKEN"
 	EnvGitHubToken = "GITHUB_TOKEN"
-	// EnvTokenHosts is a comma-separated list of the hosts a token may be
-	// sent to.
+	// EnvTokenHosts is a comma-separated list of more hosts (host, or
+	// host:port) the token may be sent to, besides the state repository's.
 	EnvTokenHosts = "GEARSHIFT_GIT_TOKEN_HOSTS"
 	// EnvGitHubServer is set by GitHub Actions (https://github.com, or a
 	// GitHub Enterprise Server's URL).
 	EnvGitHubServer = "GITHUB_SERVER_URL"
+	// EnvGitHubAPI is set by GitHub Actions (https://api.github.com, or a
+	// GitHub Enterprise Server's /api/v3 URL).
+	EnvGitHubAPI = "GITHUB_API_URL"
 )
 
 // ErrAuth is matched (errors.Is) by every error caused by a remote refusing
@@ -46,45 +50,71 @@ var ErrAuth = errors.New("authentication refused")
 // GoString methods mask the token so that no %v or %#v can print it.
 type Auth struct {
 	Token string
-	// Hosts, when not empty, are the only hosts the token is sent to: a URL
-	// written in the state repo (a unit's release source) must not be able
-	// to collect the CI's token. Other hosts are asked anonymously. A token
-	// written in a URL's userinfo is always sent to that URL's host.
+	// Hosts are the only hosts the token is sent to, each "host" (any
+	// port) or "host:port": a URL written in the state repo (a framework's
+	// releases, a unit's track.source) must not be able to collect the
+	// CI's token. Other hosts are asked anonymously; with no Hosts the
+	// token goes nowhere. Open adds the state repository's host (ForRepo
+	// gives it to the other calls of a run). A token written in a URL's
+	// userinfo is sent to that URL only.
 	Hosts []string
 }
 
 // AuthFromEnv reads the token from GEARSHIFT_GIT_TOKEN, else GITHUB_TOKEN.
-// The hosts it may go to are GEARSHIFT_GIT_TOKEN_HOSTS when set; otherwise
-// GITHUB_TOKEN goes only to github.com and the host of GITHUB_SERVER_URL,
-// and GEARSHIFT_GIT_TOKEN to any host. getenv is os.Getenv in production
-// and a map lookup in tests.
+// It may go to the hosts of GITHUB_SERVER_URL and GITHUB_API_URL (GitHub,
+// whose token it is in Actions) and of GEARSHIFT_GIT_TOKEN_HOSTS; Open adds
+// the state repository's. getenv is os.Getenv in production and a map
+// lookup in tests.
 func AuthFromEnv(getenv func(string) string) Auth {
 	var a Auth
+	if a.Token = strings.TrimSpace(getenv(EnvToken)); a.Token == "" {
+		a.Token = strings.TrimSpace(getenv(EnvGitHubToken))
+	}
+	for _, name := range []string{EnvGitHubServer, EnvGitHubAPI} {
+		if u, err := url.Parse(getenv(name)); err == nil && u.Host != "" && u.User == nil {
+			a = a.withHost(u.Host)
+		}
+	}
 	for _, h := range strings.Split(getenv(EnvTokenHosts), ",") {
-		if h = strings.TrimSpace(h); h != "" {
-			a.Hosts = append(a.Hosts, h)
-		}
-	}
-	if a.Token = strings.TrimSpace(getenv(EnvToken)); a.Token != "" {
-		return a
-	}
-	a.Token = strings.TrimSpace(getenv(EnvGitHubToken))
-	if a.Token != "" && len(a.Hosts) == 0 {
-		a.Hosts = []string{"github.com"}
-		if u, err := url.Parse(getenv(EnvGitHubServer)); err == nil && u.Hostname() != "" && !strings.EqualFold(u.Hostname(), "github.com") {
-			a.Hosts = append(a.Hosts, u.Hostname())
-		}
+		a = a.withHost(strings.TrimSpace(h))
 	}
 	return a
 }
 
-// sendsTo says whether the token may be sent to host.
-func (a Auth) sendsTo(host string) bool {
-	if len(a.Hosts) == 0 {
-		return true
+// ForRepo is a with the host of the state repository c was opened from
+// added (a URL's, or a local repository's origin's): the auth for the other
+// remotes of a run (release sources, the status branch). A nil c, or one
+// that has no remote, adds nothing.
+func (a Auth) ForRepo(c *Checkout) Auth {
+	if c == nil || c.host == "" {
+		return a
+	}
+	return a.withHost(c.host)
+}
+
+// withHost returns a copy of a that may also send its token to host.
+func (a Auth) withHost(host string) Auth {
+	if host == "" || slices.ContainsFunc(a.Hosts, func(h string) bool { return strings.EqualFold(h, host) }) {
+		return a
+	}
+	a.Hosts = append(slices.Clip(a.Hosts), host)
+	return a
+}
+
+// sendsTo says whether the token may be sent to u's host: a Hosts entry
+// names its host name (case-insensitively), and its port when it has one
+// (the scheme's default port when u has none).
+func (a Auth) sendsTo(u *url.URL) bool {
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[strings.ToLower(u.Scheme)]
 	}
 	for _, h := range a.Hosts {
-		if strings.EqualFold(h, host) {
+		name, p, err := net.SplitHostPort(h)
+		if err != nil {
+			name, p = strings.Trim(h, "[]"), ""
+		}
+		if strings.EqualFold(name, u.Hostname()) && (p == "" || p == port) {
 			return true
 		}
 	}
@@ -119,7 +149,9 @@ type remote struct {
 // (https://x-access-token:TOKEN@host/..., or https://TOKEN@host/...) is
 // preferred over a's, being the more specific; a's token goes only to
 // a.Hosts. A token is only sent over HTTPS, or plain HTTP to a loopback
-// address (local test servers).
+// address (local test servers). A URL with a query or a fragment is
+// refused: git sends neither (it appends its own path to the URL), and
+// whatever is in them must not be printed or stored.
 func newRemote(raw string, a Auth) (*remote, error) {
 	r := &remote{url: raw}
 	if a.Token != "" {
@@ -130,6 +162,9 @@ func newRemote(raw string, a Auth) (*remote, error) {
 		// scp-like ssh (git@host:path) or a local path: no token applies.
 		return r, nil
 	}
+	if u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+		return nil, fmt.Errorf("repository URL %s: a query or fragment is not supported: give a token in %s, not in the URL", RedactURL(raw), EnvToken)
+	}
 	scheme := strings.ToLower(u.Scheme)
 	if scheme != "http" && scheme != "https" {
 		// ssh, git and file transports do not take a token; an ssh
@@ -137,9 +172,13 @@ func newRemote(raw string, a Auth) (*remote, error) {
 		return r, nil
 	}
 	token := a.Token
-	if token != "" && !a.sendsTo(u.Hostname()) {
+	if token != "" && !a.sendsTo(u) {
 		token = ""
-		r.withheld = fmt.Sprintf("the token is only sent to %s (see %s)", strings.Join(a.Hosts, ", "), EnvTokenHosts)
+		to := "no host"
+		if len(a.Hosts) > 0 {
+			to = strings.Join(a.Hosts, ", ")
+		}
+		r.withheld = fmt.Sprintf("the token is only sent to %s (the state repository's host, GitHub's, and %s): %s is not one of them", to, EnvTokenHosts, u.Host)
 	}
 	if u.User != nil {
 		name := u.User.Username()
@@ -189,17 +228,21 @@ var (
 	// userinfoRE finds credentials in URLs that may be embedded in any
 	// message, whatever their scheme.
 	userinfoRE = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s"']+@`)
+	// queryRE finds the query and fragment of URLs embedded in any message:
+	// a token may be written there (?access_token=...).
+	queryRE = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://[^\s"'?#]*)[?#][^\s"']*`)
 )
 
-// RedactURL removes credentials from a URL so that it can be shown. It
-// leaves text that is not a URL with credentials unchanged.
+// RedactURL removes credentials from a URL, or from every URL in a message,
+// so that it can be shown: the userinfo goes, and a query or fragment is
+// replaced by "?***". It leaves text without such URLs unchanged.
 func RedactURL(raw string) string {
-	return userinfoRE.ReplaceAllString(raw, "${1}")
+	return queryRE.ReplaceAllString(userinfoRE.ReplaceAllString(raw, "${1}"), "${1}?***")
 }
 
 // redact removes secrets and URL credentials from s.
 func redact(s string, secrets []string) string {
-	s = userinfoRE.ReplaceAllString(s, "${1}")
+	s = RedactURL(s)
 	for _, secret := range secrets {
 		// A one or two letter "secret" (a username such as "x") would
 		// mangle the message without protecting anything.

@@ -19,11 +19,16 @@ func TestAuthFromEnv(t *testing.T) {
 		wantHosts []string
 	}{
 		{"gearshift token preferred", map[string]string{EnvToken: "g", EnvGitHubToken: "h"}, "g", nil},
-		{"github token goes to github", map[string]string{EnvGitHubToken: "h"}, "h", []string{"github.com"}},
-		{"github enterprise", map[string]string{EnvGitHubToken: "h", EnvGitHubServer: "https://ghe.example.com"}, "h", []string{"github.com", "ghe.example.com"}},
-		{"explicit hosts", map[string]string{EnvGitHubToken: "h", EnvTokenHosts: "git.example.com, ghe.example.com"}, "h", []string{"git.example.com", "ghe.example.com"}},
-		{"explicit hosts for the gearshift token", map[string]string{EnvToken: "g", EnvTokenHosts: "git.example.com"}, "g", []string{"git.example.com"}},
-		{"blank gearshift token ignored", map[string]string{EnvToken: "  ", EnvGitHubToken: "h"}, "h", []string{"github.com"}},
+		{"no host but the state repository's", map[string]string{EnvGitHubToken: "h"}, "h", nil},
+		{"github in actions", map[string]string{EnvGitHubToken: "h", EnvGitHubServer: "https://github.com", EnvGitHubAPI: "https://api.github.com"},
+			"h", []string{"github.com", "api.github.com"}},
+		{"github enterprise", map[string]string{EnvGitHubToken: "h", EnvGitHubServer: "https://ghe.example.com", EnvGitHubAPI: "https://ghe.example.com/api/v3"},
+			"h", []string{"ghe.example.com"}},
+		{"more hosts", map[string]string{EnvGitHubToken: "h", EnvGitHubServer: "https://github.com", EnvTokenHosts: "git.example.com, ghe.example.com:8443,"},
+			"h", []string{"github.com", "git.example.com", "ghe.example.com:8443"}},
+		{"more hosts for the gearshift token", map[string]string{EnvToken: "g", EnvTokenHosts: "git.example.com"}, "g", []string{"git.example.com"}},
+		{"server URL with credentials ignored", map[string]string{EnvToken: "g", EnvGitHubServer: "https://u:p@evil.example"}, "g", nil},
+		{"blank gearshift token ignored", map[string]string{EnvToken: "  ", EnvGitHubToken: "h"}, "h", nil},
 		{"none", nil, "", nil},
 	}
 	for _, tc := range tests {
@@ -66,15 +71,19 @@ func TestNewRemote(t *testing.T) {
 	}{
 		{"host allowed", "https://github.com/o/r.git", Auth{Token: "envtoken", Hosts: []string{"GitHub.com"}}, "https://github.com/o/r.git", "envtoken", false},
 		{"host not allowed", "https://evil.example/o/r.git", Auth{Token: "envtoken", Hosts: []string{"github.com"}}, "https://evil.example/o/r.git", "", true},
+		{"no hosts: nowhere", "https://github.com/o/r.git", Auth{Token: "envtoken"}, "https://github.com/o/r.git", "", true},
 		{"URL token goes to its host", "https://u:urltoken@evil.example/o/r.git", Auth{Token: "envtoken", Hosts: []string{"github.com"}}, "https://evil.example/o/r.git", "urltoken", false},
-		{"https with env token", "https://github.com/o/r.git", Auth{Token: "envtoken"}, "https://github.com/o/r.git", "envtoken", false},
 		{"https without token", "https://github.com/o/r.git", Auth{}, "https://github.com/o/r.git", "", false},
-		{"token in URL preferred", "https://x-access-token:urltoken@github.com/o/r.git", Auth{Token: "envtoken"}, "https://github.com/o/r.git", "urltoken", false},
+		{"token in URL preferred", "https://x-access-token:urltoken@github.com/o/r.git", Auth{Token: "envtoken", Hosts: []string{"github.com"}}, "https://github.com/o/r.git", "urltoken", false},
 		{"token as URL username", "https://urltoken@github.com/o/r.git", Auth{}, "https://github.com/o/r.git", "urltoken", false},
-		{"loopback http", "http://127.0.0.1:8080/r.git", Auth{Token: "envtoken"}, "http://127.0.0.1:8080/r.git", "envtoken", false},
-		{"localhost http", "http://localhost/r.git", Auth{Token: "envtoken"}, "http://localhost/r.git", "envtoken", false},
-		{"ipv6 loopback http", "http://[::1]:80/r.git", Auth{Token: "envtoken"}, "http://[::1]:80/r.git", "envtoken", false},
-		{"plain http elsewhere", "http://git.example.com/r.git", Auth{Token: "envtoken"}, "http://git.example.com/r.git", "", true},
+		{"host entry with its port", "http://127.0.0.1:8080/r.git", Auth{Token: "envtoken", Hosts: []string{"127.0.0.1:8080"}}, "http://127.0.0.1:8080/r.git", "envtoken", false},
+		{"another port of the host", "http://127.0.0.1:9090/r.git", Auth{Token: "envtoken", Hosts: []string{"127.0.0.1:8080"}}, "http://127.0.0.1:9090/r.git", "", true},
+		{"another name of the host", "http://localhost:8080/r.git", Auth{Token: "envtoken", Hosts: []string{"127.0.0.1:8080"}}, "http://localhost:8080/r.git", "", true},
+		{"default port", "https://git.example.com/r.git", Auth{Token: "envtoken", Hosts: []string{"git.example.com:443"}}, "https://git.example.com/r.git", "envtoken", false},
+		{"host entry without port: any", "https://git.example.com:8443/r.git", Auth{Token: "envtoken", Hosts: []string{"git.example.com"}}, "https://git.example.com:8443/r.git", "envtoken", false},
+		{"localhost http", "http://localhost/r.git", Auth{Token: "envtoken", Hosts: []string{"localhost"}}, "http://localhost/r.git", "envtoken", false},
+		{"ipv6 loopback http", "http://[::1]:80/r.git", Auth{Token: "envtoken", Hosts: []string{"[::1]:80"}}, "http://[::1]:80/r.git", "envtoken", false},
+		{"plain http elsewhere", "http://git.example.com/r.git", Auth{Token: "envtoken", Hosts: []string{"git.example.com"}}, "http://git.example.com/r.git", "", true},
 		{"plain http elsewhere, URL token", "http://u:urltoken@git.example.com/r.git", Auth{}, "http://git.example.com/r.git", "", true},
 		{"ssh keeps its user", "ssh://git@github.com/o/r.git", Auth{Token: "envtoken"}, "ssh://git@github.com/o/r.git", "", false},
 		{"scp-like", "git@github.com:o/r.git", Auth{Token: "envtoken"}, "git@github.com:o/r.git", "", false},
@@ -131,6 +140,16 @@ func TestRedaction(t *testing.T) {
 	}
 	if got := RedactURL("/local/path"); got != "/local/path" {
 		t.Errorf("RedactURL(path) = %q", got)
+	}
+	for in, want := range map[string]string{
+		"https://github.com/o/r.git?token=" + testToken:                      "https://github.com/o/r.git?***",
+		"https://u:p@github.com/o/r.git?access_token=" + testToken + "#frag": "https://github.com/o/r.git?***",
+		`Get "http://127.0.0.1:1/r.git?t=` + testToken + `/info/refs": 404`:  `Get "http://127.0.0.1:1/r.git?***": 404`,
+		"no URL? no change#": "no URL? no change#",
+	} {
+		if got := RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
 	}
 
 	r, err := newRemote("https://x-access-token:"+testToken+"@github.com/o/r.git", Auth{Token: "otherSECRETtoken"})

@@ -6,9 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 
 	"github.com/go-git/go-git/v5"
@@ -42,6 +44,14 @@ type Checkout struct {
 	Source string
 
 	repo *git.Repository
+	// host is the state repository's host (host or host:port; empty for
+	// a local repository without an origin): Open lets the token go there,
+	// and Auth.ForRepo lets the rest of the run do the same.
+	host string
+	// remote is what a URL was cloned from, with the credential the clone
+	// used (the URL's userinfo, or the token): a push goes back there
+	// with the same credential. Nil for a local repository.
+	remote *remote
 }
 
 // Open makes the state repo named by repoArg available on disk.
@@ -57,6 +67,10 @@ type Checkout struct {
 // holds exactly the remote's commit. When the remote's commit is already in
 // the cache nothing is fetched. A cache that cannot be updated is removed and
 // cloned again. An empty ref means the remote's default branch.
+//
+// The token of auth goes to auth.Hosts and to the state repository's own
+// host; a token in the URL's userinfo to that URL only. Neither is written
+// to the cache's .git/config.
 func Open(ctx context.Context, repoArg, ref, cacheDir string, auth Auth) (*Checkout, error) {
 	if isURL(repoArg) {
 		return openRemote(ctx, repoArg, ref, cacheDir, auth)
@@ -81,6 +95,9 @@ func openLocal(path, ref string) (*Checkout, error) {
 		return nil, fmt.Errorf("open %s: HEAD: %w", abs, err)
 	}
 	c := &Checkout{Dir: abs, Commit: head.Hash().String(), Source: abs, repo: repo}
+	if origin, err := repo.Remote("origin"); err == nil && len(origin.Config().URLs) > 0 {
+		c.host = remoteHost(origin.Config().URLs[0])
+	}
 	if head.Name().IsBranch() {
 		c.Ref = head.Name().Short()
 	}
@@ -208,7 +225,8 @@ func resolveRemote(refs []*plumbing.Reference, ref string) (target, error) {
 var cacheLocks sync.Map // dir -> *sync.Mutex
 
 func openRemote(ctx context.Context, rawURL, ref, cacheDir string, auth Auth) (*Checkout, error) {
-	r, err := newRemote(rawURL, auth)
+	host := remoteHost(rawURL)
+	r, err := newRemote(rawURL, auth.withHost(host))
 	if err != nil {
 		return nil, err
 	}
@@ -250,7 +268,22 @@ func openRemote(ctx context.Context, rawURL, ref, cacheDir string, auth Auth) (*
 		IsTag:  t.name.IsTag(),
 		Source: r.url,
 		repo:   repo,
+		host:   host,
+		remote: r,
 	}, nil
+}
+
+// remoteHost is the host (with its port, if given) of an http(s) URL, the
+// only kind a token is sent to; "" for anything else.
+func remoteHost(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	if s := strings.ToLower(u.Scheme); s != "http" && s != "https" {
+		return ""
+	}
+	return u.Host
 }
 
 func cacheKey(cleanURL string) string {

@@ -102,6 +102,11 @@ func Push(ctx context.Context, c *Checkout, branch string, force bool, auth Auth
 
 // PushBranches sends several branches in one push: one round trip and one
 // walk of the objects to send, however many branches there are.
+//
+// A checkout cloned from a URL pushes to that URL with the credential the
+// clone used (a token in the URL's userinfo included); auth is not
+// consulted. A local repository pushes to its origin with auth, whose
+// token may go to the origin's host.
 func PushBranches(ctx context.Context, c *Checkout, branches []string, force bool, auth Auth) error {
 	if len(branches) == 0 {
 		return nil
@@ -110,13 +115,15 @@ func PushBranches(ctx context.Context, c *Checkout, branches []string, force boo
 	if c == nil || c.repo == nil {
 		return errNotOpened
 	}
-	origin, err := c.repo.Remote("origin")
-	if err != nil || len(origin.Config().URLs) == 0 {
-		return fmt.Errorf("push %s: the repository in %s has no origin remote", branch, c.Dir)
-	}
-	r, err := newRemote(origin.Config().URLs[0], auth)
-	if err != nil {
-		return err
+	r := c.remote
+	if r == nil {
+		origin, err := c.repo.Remote("origin")
+		if err != nil || len(origin.Config().URLs) == 0 {
+			return fmt.Errorf("push %s: the repository in %s has no origin remote", branch, c.Dir)
+		}
+		if r, err = newRemote(origin.Config().URLs[0], auth.ForRepo(c)); err != nil {
+			return err
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, pushTimeout)
 	defer cancel()
@@ -128,7 +135,7 @@ func PushBranches(ctx context.Context, c *Checkout, branches []string, force boo
 		}
 		specs = append(specs, config.RefSpec(spec))
 	}
-	err = c.repo.PushContext(ctx, &git.PushOptions{
+	err := c.repo.PushContext(ctx, &git.PushOptions{
 		RemoteName: "origin",
 		RemoteURL:  r.url,
 		RefSpecs:   specs,

@@ -2,6 +2,7 @@ package gitops
 
 import (
 	"context"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,9 +15,16 @@ import (
 // testToken is long and unusual so that a leak is found by a plain search.
 const testToken = "ghp_TESTtoken0123456789abcdefSECRET"
 
+// newServer starts a git server that accepts testToken, and an Auth that
+// may send it there (the server is the state repository's host).
 func newServer(t testing.TB) (*gitserver.Server, Auth) {
 	t.Helper()
-	return gitserver.New(t, testToken), Auth{Token: testToken}
+	srv := gitserver.New(t, testToken)
+	u, err := url.Parse(srv.URL("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, Auth{Token: testToken, Hosts: []string{u.Host}}
 }
 
 func testContext(t testing.TB) context.Context {

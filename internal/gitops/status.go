@@ -62,7 +62,8 @@ func WriteStatus(ctx context.Context, repoArg, branch string, files map[string][
 	if local != nil {
 		return writeLocalStatus(local, branch, files, message)
 	}
-	r, err := newRemote(url, auth)
+	// The status branch is on the state repository: its host may have the token.
+	r, err := newRemote(url, auth.withHost(remoteHost(url)))
 	if err != nil {
 		return err
 	}
@@ -105,7 +106,8 @@ func ReadStatus(ctx context.Context, repoArg, branch string, auth Auth) (map[str
 		}
 		return filesAt(local, ref.Hash())
 	}
-	r, err := newRemote(url, auth)
+	// The status branch is on the state repository: its host may have the token.
+	r, err := newRemote(url, auth.withHost(remoteHost(url)))
 	if err != nil {
 		return nil, err
 	}

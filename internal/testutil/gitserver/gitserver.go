@@ -5,7 +5,10 @@
 // HTTP basic auth is checked by the Go handler in front of the backend: the
 // username may be anything (x-access-token by convention) and the password
 // must be the token the server was created with. A missing or wrong token
-// gets 401 with a WWW-Authenticate challenge, as GitHub does.
+// gets 401 with a WWW-Authenticate challenge, as GitHub does. Every request
+// is recorded with the Authorization header it carried (Received), so a test can
+// tell exactly which server was handed which credential; the log is kept in
+// memory and never printed.
 //
 // Repositories are set up with the git command line, always as argv lists
 // and never through a shell, with a hermetic configuration (no global or
@@ -42,7 +45,23 @@ type Server struct {
 	requests atomic.Int64
 	refused  atomic.Int64
 
+	logMu sync.Mutex
+	log   []Request
+
 	mu sync.Mutex // serialises repository edits made through the helpers
+}
+
+// Request is one HTTP request the server received.
+type Request struct {
+	Method string
+	// Host is the Host header: the name the client used for the server
+	// (127.0.0.1 or localhost, say).
+	Host string
+	Path string
+	// Authorization is the header as received ("" when there was none).
+	Authorization string
+	// Status is 401 for a refused request, else 0 (answered by git).
+	Status int
 }
 
 // commandTimeout bounds every git process the helpers start.
@@ -95,7 +114,14 @@ func New(t testing.TB, token string) *Server {
 	}
 	s.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.requests.Add(1)
+		req := Request{Method: r.Method, Host: r.Host, Path: r.URL.Path, Authorization: r.Header.Get("Authorization")}
+		defer func() {
+			s.logMu.Lock()
+			s.log = append(s.log, req)
+			s.logMu.Unlock()
+		}()
 		if !s.authorized(r) {
+			req.Status = http.StatusUnauthorized
 			s.refused.Add(1)
 			w.Header().Set("WWW-Authenticate", `Basic realm="gitserver"`)
 			http.Error(w, "authentication required", http.StatusUnauthorized)
@@ -138,6 +164,13 @@ func (s *Server) URL(repo string) string {
 // Requests is the number of HTTP requests served so far, refused ones
 // included: each is one round trip of a git client.
 func (s *Server) Requests() int { return int(s.requests.Load()) }
+
+// Received returns every request received so far, in order.
+func (s *Server) Received() []Request {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	return append([]Request(nil), s.log...)
+}
 
 // Refused is the number of requests answered 401.
 func (s *Server) Refused() int { return int(s.refused.Load()) }

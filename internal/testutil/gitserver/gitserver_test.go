@@ -129,3 +129,38 @@ func TestManyTags(t *testing.T) {
 		t.Errorf("ls-remote does not list the peeled annotated tag:\n%s", out)
 	}
 }
+
+// TestReceivedRecordsAuthorization: the server records what each request
+// carried, refused or not, and under which host name it was reached.
+func TestReceivedRecordsAuthorization(t *testing.T) {
+	srv := gitserver.New(t, token)
+	srv.CreateRepo("state", "main", nil)
+	asLocalhost := strings.Replace(srv.URL("state"), "127.0.0.1", "localhost", 1)
+	for _, tc := range []struct {
+		url, user, password string
+	}{
+		{srv.URL("state"), "x-access-token", token},
+		{asLocalhost, "x-access-token", "wrong"},
+	} {
+		req, err := http.NewRequest(http.MethodGet, tc.url+"/info/refs?service=git-upload-pack", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.SetBasicAuth(tc.user, tc.password)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	got := srv.Received()
+	if len(got) != 2 {
+		t.Fatalf("received %d requests, want 2: %+v", len(got), got)
+	}
+	if _, pw, _ := (&http.Request{Header: http.Header{"Authorization": {got[0].Authorization}}}).BasicAuth(); pw != token || got[0].Status != 0 || !strings.HasPrefix(got[0].Host, "127.0.0.1:") {
+		t.Errorf("first request recorded as %+v, want the token, served, on 127.0.0.1", got[0].Host)
+	}
+	if got[1].Status != http.StatusUnauthorized || !strings.HasPrefix(got[1].Host, "localhost:") || got[1].Authorization == "" {
+		t.Errorf("second request recorded as status %d on %s, want 401 on localhost with its header", got[1].Status, got[1].Host)
+	}
+}
