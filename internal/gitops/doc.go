@@ -19,6 +19,12 @@
 //     written to .git/config), and every error that may carry a URL or a
 //     secret is redacted before it leaves the package;
 //   - send a token over plain HTTP to anything but a loopback address;
+//   - send a token to a host the state names: Auth's token goes to
+//     Auth.Hosts only (the state repository's host, which Open adds and
+//     Auth.ForRepo passes on, GitHub's, GEARSHIFT_GIT_TOKEN_HOSTS), a
+//     token in a URL's userinfo to that URL only;
+//   - push with another credential than the clone's: a URL checkout
+//     pushes back with what it was cloned with;
 //   - deploy from a ref an environment does not declare (RefAllowed);
 //   - overwrite someone else's status commit: status pushes are
 //     compare-and-swap and are retried on top of the new tip.
