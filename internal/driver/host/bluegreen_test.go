@@ -107,6 +107,14 @@ func TestBlueGreenNginx(t *testing.T) {
 	if ev.index(0, "still runs in slot blue: switching back") < 0 {
 		t.Error("the rollback did not take the fast path")
 	}
+	// 2.0.0 still runs in green, the way back of 1.0.0's record: a slot's
+	// fallback is not removed with the rollback.
+	if r := readRecord(t, l, id1); r.Previous != id2 {
+		t.Errorf("after the switch back, 1.0.0's previous is %q, want %s", r.Previous, id2)
+	}
+	if _, err := os.Stat(l.Release(id2)); err != nil {
+		t.Errorf("the fallback release in green was removed: %v", err)
+	}
 
 	// A proxy config test that fails: the upstream file is restored, blue
 	// stays live, and the release started for the switch is stopped.
@@ -125,5 +133,19 @@ func TestBlueGreenNginx(t *testing.T) {
 	waitServes(t, srv.URL, "1.0.0")
 	if code, _ := get(slotURL(1)); code != 0 {
 		t.Errorf("the release that failed to go live still answers on green: %d", code)
+	}
+	// Rolling back that deploy keeps blue live and removes 3.0.0, which
+	// never went live, with green's link to it; 2.0.0 stays as 1.0.0's
+	// way back.
+	id3 := NewID("3.0.0", t0.Add(2*time.Hour))
+	if _, err := d.Rollback(ctx, env, blueGreenUnit("3.0.0", ports), ""); err != nil {
+		t.Fatalf("rollback of the failed 3.0.0: %v", err)
+	}
+	waitServes(t, srv.URL, "1.0.0")
+	if got := listDir(t, l.Releases()); strings.Join(got, " ") != strings.Join([]string{id1, id1 + ".json", id2, id2 + ".json"}, " ") {
+		t.Errorf("releases/ after rolling back 3.0.0: %v, want 1.0.0 and 2.0.0 only", got)
+	}
+	if _, err := os.Lstat(l.Slot("green")); !os.IsNotExist(err) {
+		t.Errorf("green still links to the removed %s: %v", id3, err)
 	}
 }

@@ -346,6 +346,11 @@ func (d *Driver) deployHost(ctx context.Context, req driver.DeployRequest, id st
 			return nil, fmt.Errorf("make %s: %w", dir, err)
 		}
 	}
+	// What an earlier run left (a copy cut short by a kill or a full
+	// disk) goes before this deploy adds to it.
+	if err := sweepUnit(ctx, h.c, l); err != nil {
+		h.say("could not remove what an earlier run left: %v", err)
+	}
 	cur, _, err := ReadCurrent(ctx, h.c, l)
 	if err != nil {
 		return nil, err
@@ -367,15 +372,20 @@ func (d *Driver) deployHost(ctx context.Context, req driver.DeployRequest, id st
 		}
 		rec.Previous = cur.ID
 	}
+	if err := h.checkSpace(ctx, req.ArtifactDir, req.ArchiveFile, id); err != nil {
+		return cur, err
+	}
 	if err := h.writeJSON(ctx, l.Attempt(), attempt{FormatVersion: RecordFormatVersion, ID: id, Version: u.Version, Previous: rec.Previous, StartedAt: now}); err != nil {
 		return cur, fmt.Errorf("mark the deploy: %w", err)
 	}
 	if req.ArchiveFile != "" {
 		if err := h.archive(ctx, req.ArchiveFile, id); err != nil {
+			h.discard(ctx, id)
 			return cur, err
 		}
 	}
 	if err := h.install(ctx, req.ArtifactDir, id); err != nil {
+		h.discard(ctx, id)
 		return cur, err
 	}
 	if strategy(u) == state.StrategyBlueGreen {
@@ -383,6 +393,7 @@ func (d *Driver) deployHost(ctx context.Context, req driver.DeployRequest, id st
 		rec.Port = slotPort(u, rec.Slot)
 	}
 	if err := h.writeRecord(ctx, rec); err != nil {
+		h.discard(ctx, id)
 		return cur, fmt.Errorf("write release record: %w", err)
 	}
 	if strategy(u) == state.StrategyBlueGreen {

@@ -176,6 +176,18 @@ func TestRecreateFailingHealthRollsBack(t *testing.T) {
 	if r := readRecord(t, l, id1); !r.DeployedAt.Equal(rolledAt) {
 		t.Errorf("after rollback deployed_at = %s, want the renewed %s", r.DeployedAt, rolledAt)
 	}
+	// The failed release is removed at once, not left until later deploys
+	// prune it.
+	id2 := NewID("2.0.0", t0.Add(time.Hour))
+	if got := listDir(t, l.Releases()); strings.Join(got, " ") != id1+" "+id1+".json" {
+		t.Errorf("releases/ after the rollback: %v, want only %s", got, id1)
+	}
+	if got := listDir(t, l.Archive()); strings.Join(got, " ") != id1+".tar.gz" {
+		t.Errorf("archive/ after the rollback: %v, want only %s.tar.gz", got, id1)
+	}
+	if ev.index(0, "removed the rolled-back release "+id2) < 0 {
+		t.Errorf("no event says %s was removed", id2)
+	}
 	obs := d.Observe(ctx, env, v1)
 	if obs.Version != "1.0.0" || obs.Health != driver.HealthHealthy {
 		t.Errorf("observe after rollback: %+v", obs)
@@ -347,4 +359,18 @@ func TestArchiveExtAndIDTime(t *testing.T) {
 			t.Errorf("IDTime(%q) accepted a name that is not a release id", id)
 		}
 	}
+}
+
+// listDir lists the names in dir, sorted; none when it is missing.
+func listDir(t testing.TB, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
 }

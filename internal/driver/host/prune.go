@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"path"
 	"sort"
 	"strings"
@@ -68,26 +69,61 @@ func (d *Driver) pruneReleases(ctx context.Context, host string, u *state.Unit, 
 		}
 		return rels[i].id > rels[j].id
 	})
-	archives, _ := h.c.ReadDir(ctx, h.l.Archive())
 	for i, r := range rels {
 		if i < keep || protect[r.id] {
 			continue
 		}
-		for _, p := range []string{h.l.Release(r.id), h.l.Record(r.id)} {
-			if err := h.c.RemoveAll(ctx, p); err != nil {
-				return err
-			}
-		}
-		for _, a := range archives {
-			if strings.HasPrefix(a, r.id+".") || a == r.id {
-				if err := h.c.RemoveAll(ctx, path.Join(h.l.Archive(), a)); err != nil {
-					return err
-				}
-			}
+		if err := h.removeRelease(ctx, r.id); err != nil {
+			return err
 		}
 		h.say("removed old release %s", r.id)
 	}
 	return nil
+}
+
+// removeRelease removes everything of release id on the host: its
+// directory, its record (after the directory, so that a release is never
+// left with a record and half a directory) and its archive copies,
+// whole or partial.
+func (h *hostRun) removeRelease(ctx context.Context, id string) error {
+	if !ValidID(id) {
+		return fmt.Errorf("invalid release id %q", id)
+	}
+	for _, p := range []string{h.l.Release(id), h.l.Record(id)} {
+		if err := h.c.RemoveAll(ctx, p); err != nil {
+			return err
+		}
+	}
+	archives, err := h.c.ReadDir(ctx, h.l.Archive())
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	for _, a := range archives {
+		if a == id || strings.HasPrefix(a, id+".") || (isTemp(a) && strings.HasPrefix(a, "."+id+".")) {
+			if err := h.c.RemoveAll(ctx, path.Join(h.l.Archive(), a)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// cleanupTimeout bounds the removal of what a failed step left, which
+// runs even when the operation's context has ended.
+const cleanupTimeout = 30 * time.Second
+
+// discard removes release id after a deploy failed before the release
+// could run, so that a failure (a full disk, a refused copy) leaves
+// nothing behind; an error only goes to the events (the sweep of the next
+// deploy tries again).
+func (h *hostRun) discard(ctx context.Context, id string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	if err := h.removeRelease(ctx, id); err != nil {
+		h.say("could not remove the failed release %s: %v", id, err)
+		return
+	}
+	h.say("removed the failed release %s", id)
 }
 
 // Prune stops everything of a unit that is no longer declared and removes

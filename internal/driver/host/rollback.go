@@ -77,7 +77,9 @@ func (d *Driver) Rollback(ctx context.Context, env *state.Environment, u *state.
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					s.err = d.rollbackHost(ctx, s.h, u, s.cur, s.target, now)
+					if s.err = d.rollbackHost(ctx, s.h, u, s.cur, s.target, now); s.err == nil {
+						d.removeRolledBack(ctx, s.h, s.cur, last)
+					}
 				}()
 			}
 		}
@@ -99,6 +101,70 @@ func (d *Driver) Rollback(ctx context.Context, env *state.Environment, u *state.
 		}
 	}
 	return res, errors.Join(errs...)
+}
+
+// removeRolledBack removes, once host h runs the release it was rolled
+// back to, the releases the rollback left: the one rolled back from and
+// the last deploy's (which may never have run here: a deploy that failed
+// before switching). A failed release would otherwise stay on every host
+// until enough later deploys pruned it. What `current` runs and what its
+// record names as previous stay: for blue/green that is the release still
+// running in the other slot, the instant way back. A slot that links to a
+// release removed here is stopped and emptied. Errors only go to the
+// events: the rollback itself succeeded, and the next deploy's sweep and
+// prune try again.
+func (d *Driver) removeRolledBack(ctx context.Context, h *hostRun, from *Record, last *attempt) {
+	now, _, err := ReadCurrent(ctx, h.c, h.l)
+	if err != nil || now == nil {
+		return
+	}
+	var ids []string
+	if from != nil {
+		ids = append(ids, from.ID)
+	}
+	if last != nil && (from == nil || last.ID != from.ID) {
+		ids = append(ids, last.ID)
+	}
+	for _, id := range ids {
+		if id == now.ID || id == now.Previous || !ValidID(id) {
+			continue
+		}
+		dir, _ := h.c.Exists(ctx, h.l.Release(id))
+		rec, _ := h.c.Exists(ctx, h.l.Record(id))
+		if !dir && !rec {
+			continue
+		}
+		if err := d.emptySlots(ctx, h, id); err != nil {
+			h.say("not removing the rolled-back release %s: %v", id, err)
+			continue
+		}
+		if err := h.removeRelease(ctx, id); err != nil {
+			h.say("could not remove the rolled-back release %s: %v", id, err)
+			continue
+		}
+		h.say("removed the rolled-back release %s", id)
+	}
+}
+
+// emptySlots stops whatever runs in the slots that link to release id and
+// removes their links.
+func (d *Driver) emptySlots(ctx context.Context, h *hostRun, id string) error {
+	for _, slot := range slots {
+		sid, err := h.slotID(ctx, slot)
+		if err != nil {
+			return err
+		}
+		if sid != id {
+			continue
+		}
+		if err := d.stopSlot(ctx, h, slot); err != nil {
+			return err
+		}
+		if err := h.c.RemoveAll(ctx, h.l.Slot(slot)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // rollbackTarget is the release host h must run after the rollback.

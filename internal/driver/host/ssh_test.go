@@ -126,6 +126,14 @@ func TestRollingSSH(t *testing.T) {
 	if obs := d.Observe(ctx, env, rollingUnit("1.0.0")); obs.Version != "1.0.0" || obs.Health != driver.HealthHealthy {
 		t.Errorf("observe after rollback: %+v", obs)
 	}
+	// The rolled-back release is gone from every host, at once.
+	for i := range hosts {
+		for _, p := range []string{lay(i).Release(id2), lay(i).Record(id2), filepath.Join(lay(i).Archive(), id2+".tar.gz")} {
+			if _, err := os.Lstat(p); !os.IsNotExist(err) {
+				t.Errorf("host %s: %s is still there after the rollback (%v)", hosts[i], p, err)
+			}
+		}
+	}
 }
 
 // TestDeployRefusesWrongHostKey: a host whose key is not the one in

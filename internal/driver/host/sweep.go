@@ -11,11 +11,16 @@ import (
 	"github.com/gearshift-dev/gearshift/internal/state"
 )
 
-// Sweep removes what a run killed in mid-action left on every host of the
-// target: the temporary files of atomic writes and symlink switches
-// (".<name>.tmp-<hex>", ".<name>.partial"), and release directories that never got a record
-// (a copy cut short) unless `current` or a slot points at them. The caller
+// Sweep removes what a run killed in mid-action, or cut short by a full
+// disk, left on every host of the target: the temporary files of atomic
+// writes and symlink switches (".<name>.tmp-<hex>", ".<name>.partial"),
+// release directories that never got a record (a copy cut short) and
+// archive copies whose release has no record (an archive copied just
+// before a kill), unless `current` or a slot points at them. The caller
 // holds the environment's lock, so nothing else is writing these files.
+// A deploy sweeps its unit the same way on each host before it writes
+// there (sweepUnit), so what a failed run left goes with the next deploy
+// even when no run was interrupted.
 func (d *Driver) Sweep(ctx context.Context, env *state.Environment, target string) error {
 	var errs []error
 	for _, h := range d.hosts() {
@@ -42,53 +47,60 @@ func (d *Driver) sweepHost(ctx context.Context, h string) error {
 	if err != nil {
 		return err
 	}
-	removeTemps := func(dir string) ([]string, error) {
-		names, err := c.ReadDir(ctx, dir)
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		var kept []string
-		for _, n := range names {
-			if isTemp(n) {
-				if err := c.RemoveAll(ctx, path.Join(dir, n)); err != nil {
-					return nil, err
-				}
-				continue
-			}
-			kept = append(kept, n)
-		}
-		return kept, nil
-	}
-	if _, err := removeTemps(root); err != nil {
+	if _, err := removeTemps(ctx, c, root); err != nil {
 		return err
 	}
 	for _, u := range units {
 		if isTemp(u) || strings.HasPrefix(u, ".") || !ValidID(u) {
 			continue
 		}
-		l := Layout{Root: root, Unit: u}
-		for _, dir := range []string{l.Dir(), l.Run(), l.Archive(), path.Join(l.Dir(), "slots")} {
-			if _, err := removeTemps(dir); err != nil {
-				return err
-			}
-		}
-		names, err := removeTemps(l.Releases())
-		if err != nil {
-			return err
-		}
-		if err := d.sweepOrphans(ctx, c, l, names); err != nil {
+		if err := sweepUnit(ctx, c, Layout{Root: root, Unit: u}); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// sweepOrphans removes release directories without a record that nothing
-// points at.
-func (d *Driver) sweepOrphans(ctx context.Context, c Conn, l Layout, names []string) error {
+// removeTemps removes the temporary files in dir and returns the other
+// names; a missing dir has none.
+func removeTemps(ctx context.Context, c Conn, dir string) ([]string, error) {
+	names, err := c.ReadDir(ctx, dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var kept []string
+	for _, n := range names {
+		if isTemp(n) {
+			if err := c.RemoveAll(ctx, path.Join(dir, n)); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		kept = append(kept, n)
+	}
+	return kept, nil
+}
+
+// sweepUnit removes the temporary files of one unit, its release
+// directories without a record and its archive copies without a release
+// record, except what `current` or a slot links to.
+func sweepUnit(ctx context.Context, c Conn, l Layout) error {
+	for _, dir := range []string{l.Dir(), l.Run(), l.Slots()} {
+		if _, err := removeTemps(ctx, c, dir); err != nil {
+			return err
+		}
+	}
+	names, err := removeTemps(ctx, c, l.Releases())
+	if err != nil {
+		return err
+	}
+	archives, err := removeTemps(ctx, c, l.Archive())
+	if err != nil {
+		return err
+	}
 	has := map[string]bool{}
 	for _, n := range names {
 		has[n] = true
@@ -100,17 +112,40 @@ func (d *Driver) sweepOrphans(ctx context.Context, c Conn, l Layout, names []str
 		}
 	}
 	for _, n := range names {
-		if strings.HasSuffix(n, ".json") || has[n+".json"] || used[n] || !ValidID(n) {
+		if strings.HasSuffix(n, ".json") || has[n+".json"] || used[n] {
 			continue
 		}
 		if _, ok := IDTime(n); !ok {
-			continue
+			continue // not a release id: never touched
 		}
 		if err := c.RemoveAll(ctx, l.Release(n)); err != nil {
 			return err
 		}
 	}
+	for _, a := range archives {
+		id, ok := archiveID(a)
+		if !ok || has[id+".json"] || used[id] {
+			continue
+		}
+		if err := c.RemoveAll(ctx, path.Join(l.Archive(), a)); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// archiveID is the release id an archive copy is named after
+// ("<id><ext>", see archive), and false for a name that is not one.
+func archiveID(name string) (string, bool) {
+	for i := len(idTimeLayout); i <= len(name); i++ {
+		if name[i-1] != 'Z' {
+			continue
+		}
+		if _, ok := IDTime(name[:i]); ok && (i == len(name) || name[i] == '.') {
+			return name[:i], true
+		}
+	}
+	return "", false
 }
 
 // isTemp reports whether a name is a temporary file of an atomic write:

@@ -31,7 +31,19 @@ func TestSweep(t *testing.T) {
 	if err := os.MkdirAll(l.Archive(), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{filepath.Join(l.Archive(), "."+cur+".tar.gz.partial")} {
+	for _, p := range []string{
+		filepath.Join(l.Archive(), "."+cur+".tar.gz.partial"),
+		// An archive copied just before a kill: its release never got a
+		// record (or a directory).
+		filepath.Join(l.Archive(), NewID("1.5.0", at.Add(2*time.Hour))+".tar.gz"),
+		filepath.Join(l.Archive(), orphan+".zip"),
+		filepath.Join(l.Archive(), NewID("1.6.0-rc.1", at.Add(3*time.Hour))),
+		// Kept: the current release's archive, and names that are not
+		// archive copies of a release.
+		filepath.Join(l.Archive(), cur+".tar.gz"),
+		filepath.Join(l.Archive(), "notes.txt"),
+		filepath.Join(l.Archive(), "1.2.0.tar.gz"),
+	} {
 		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -52,7 +64,8 @@ func TestSweep(t *testing.T) {
 		return nil
 	})
 	sort.Strings(got)
-	want := []string{"greeter", "greeter/archive", "greeter/current", "greeter/releases", "greeter/releases/" + cur, "greeter/releases/" + cur + ".json"}
+	want := []string{"greeter", "greeter/archive", "greeter/archive/1.2.0.tar.gz", "greeter/archive/" + cur + ".tar.gz", "greeter/archive/notes.txt",
+		"greeter/current", "greeter/releases", "greeter/releases/" + cur, "greeter/releases/" + cur + ".json"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("after Sweep (-want +got):\n%s", diff)
 	}
