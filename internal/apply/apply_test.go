@@ -128,7 +128,8 @@ func TestParallelismBound(t *testing.T) {
 // skipped, and the journal says the run was interrupted.
 func TestInterrupt(t *testing.T) {
 	f := newFixture(t, &state.Unit{Name: "a", Version: "1.0.0"}, &state.Unit{Name: "b", Version: "1.0.0", DependsOn: []string{"a"}})
-	t.Setenv("DEPLOY_SLEEP", "0.5")
+	// Declared in the target: commands do not inherit gearshift's environment.
+	f.env.Targets["scripts"].Exec.Env = map[string]string{"DEPLOY_SLEEP": "0.5"}
 	ctx, cancel := context.WithCancel(context.Background())
 	progress := progressFunc(func(e Event) {
 		if e.Kind == "start" {
