@@ -220,7 +220,7 @@ func planCmd() *command {
 					return err
 				}
 				// Atomically: a reader never sees half a plan.
-				if err := transport.Local().WriteFileAtomic(ctx, jsonOut, b.Bytes(), 0o644); err != nil {
+				if err := transport.Local().WriteFileAtomic(ctx, jsonOut, e.redact.Bytes(b.Bytes()), 0o644); err != nil {
 					return err
 				}
 			}
