@@ -41,6 +41,8 @@ units: api: {kind: "gear", version: "1.2.0", target: "t"}
 // status branch (no target access) then sees no changes.
 func TestApplyGitOps(t *testing.T) {
 	t.Setenv("GS_TEST_STATE", t.TempDir())
+	// Commands get a minimal environment: the scripts' variable is passed by name.
+	t.Setenv("GEARSHIFT_PASS_ENV", "GS_TEST_STATE")
 	h := newHarness(t, nil)
 	h.env["XDG_STATE_HOME"] = t.TempDir()
 	h.git.CreateRepo("state", "main", map[string]string{
