@@ -58,6 +58,11 @@ type Auth struct {
 	// gives it to the other calls of a run). A token written in a URL's
 	// userinfo is sent to that URL only.
 	Hosts []string
+
+	// stateToken is the token written in the state repository URL's
+	// userinfo, which ForRepo carries to the other repositories of
+	// exactly that host:port (a release source beside the state).
+	stateHost, stateToken string
 }
 
 // AuthFromEnv reads the token from GEARSHIFT_GIT_TOKEN, else GITHUB_TOKEN.
@@ -89,7 +94,11 @@ func (a Auth) ForRepo(c *Checkout) Auth {
 	if c == nil || c.host == "" {
 		return a
 	}
-	return a.withHost(c.host)
+	a = a.withHost(c.host)
+	if c.remote != nil && c.remote.urlToken != "" {
+		a.stateHost, a.stateToken = c.host, c.remote.urlToken
+	}
+	return a
 }
 
 // withHost returns a copy of a that may also send its token to host.
@@ -139,6 +148,8 @@ type remote struct {
 	url     string
 	auth    transport.AuthMethod
 	secrets []string
+	// urlToken is the token written in the URL's userinfo, if any.
+	urlToken string
 	// withheld says why a token that exists was not sent: the URL is plain
 	// HTTP to a host that is not on loopback, or the host is not one of
 	// Auth.Hosts. Empty when the token is sent or there is none.
@@ -172,13 +183,19 @@ func newRemote(raw string, a Auth) (*remote, error) {
 		return r, nil
 	}
 	token := a.Token
+	if a.stateToken != "" {
+		r.secrets = append(r.secrets, a.stateToken)
+		if strings.EqualFold(u.Host, a.stateHost) {
+			token = a.stateToken
+		}
+	}
 	if token != "" && !a.sendsTo(u) {
 		token = ""
 		to := "no host"
 		if len(a.Hosts) > 0 {
 			to = strings.Join(a.Hosts, ", ")
 		}
-		r.withheld = fmt.Sprintf("the token is only sent to %s (the state repository's host, GitHub's, and %s): %s is not one of them", to, EnvTokenHosts, u.Host)
+		r.withheld = fmt.Sprintf("the token is only sent to the state repository's host, GitHub's and those of %s (%s): %s is not one of them", EnvTokenHosts, to, u.Host)
 	}
 	if u.User != nil {
 		name := u.User.Username()
@@ -186,9 +203,9 @@ func newRemote(raw string, a Auth) (*remote, error) {
 		r.secrets = append(r.secrets, name, password)
 		switch {
 		case hasPassword && password != "":
-			token, r.withheld = password, ""
+			token, r.withheld, r.urlToken = password, "", password
 		case name != "":
-			token, r.withheld = name, ""
+			token, r.withheld, r.urlToken = name, "", name
 		}
 		u.User = nil
 		r.url = u.String()

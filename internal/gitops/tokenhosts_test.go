@@ -190,6 +190,19 @@ func TestCloneCredentialIsThePushCredential(t *testing.T) {
 			t.Errorf("push request %s %s did not carry the clone's credential", r.Method, r.Path)
 		}
 	}
+	// The URL's token is the state host's credential for the rest of the
+	// run (a release source beside the state), and goes nowhere else.
+	srv.CreateRepo("lib", "main", nil)
+	srv.Tag("lib", "v1.0.0", "main")
+	if _, err := ListTags(ctx, srv.URL("lib"), noEnv.ForRepo(c)); err != nil {
+		t.Errorf("tags of a repository beside the state with the URL's token: %v", err)
+	}
+	if _, err := ListTags(ctx, asHost(t, srv.URL("lib"), "localhost"), noEnv.ForRepo(c)); !errors.Is(err, ErrAuth) {
+		t.Errorf("tags under another host name = %v, want ErrAuth (no token sent)", err)
+	}
+	if with, _ := carried(srv, "localhost"); with != 0 {
+		t.Errorf("the URL's token was sent to another host name %d times", with)
+	}
 	config, err := os.ReadFile(filepath.Join(c.Dir, ".git", "config"))
 	if err != nil {
 		t.Fatal(err)
