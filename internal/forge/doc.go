@@ -6,6 +6,9 @@
 // nearly every month; only github.go imports it, and the rest of gearshift
 // sees the small Forge interface, so a major bump touches one file.
 //
+// The package must never edit a comment that gearshift's own identity did
+// not write (GitHub.Identity), whatever marker it starts with.
+//
 // The package must never print, log or return a token: tokens go into the
 // Authorization header and nowhere else, errors are scrubbed of the token
 // before they are returned, redirects to another host are refused so the

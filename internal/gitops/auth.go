@@ -56,7 +56,8 @@ type Auth struct {
 	// CI's token. Other hosts are asked anonymously; with no Hosts the
 	// token goes nowhere. Open adds the state repository's host (ForRepo
 	// gives it to the other calls of a run). A token written in a URL's
-	// userinfo is sent to that URL only.
+	// userinfo is sent to that URL only, and, for the state repository's
+	// URL, to the other repositories of exactly its host and port.
 	Hosts []string
 
 	// stateToken is the token written in the state repository URL's
