@@ -13,6 +13,20 @@ import (
 // never fewer, so a truncated body fits however GitHub counts.
 const MaxBodyLength = 65536
 
+// MaxTitleLength is the longest title GitHub accepts for a pull request or
+// an issue, in characters (422 beyond).
+const MaxTitleLength = 256
+
+// TruncateTitle returns title unchanged if it has at most MaxTitleLength
+// characters, and otherwise cut to fit with an ellipsis.
+func TruncateTitle(title string) string {
+	if utf8.RuneCountInString(title) <= MaxTitleLength {
+		return title
+	}
+	r := []rune(title)
+	return string(r[:MaxTitleLength-1]) + "…"
+}
+
 // PullRequest is a pull request as gearshift sees it: the branch it merges
 // from, the base it merges into, and the words a reviewer reads. Number and
 // URL are set by the forge.

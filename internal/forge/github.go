@@ -168,6 +168,7 @@ func (g *GitHub) EnsurePullRequest(ctx context.Context, pr PullRequest) (PullReq
 		return PullRequest{}, false, fmt.Errorf("pull request from %q needs a title", pr.Branch)
 	}
 	body := Truncate(pr.Body, MaxBodyLength, g.hint)
+	pr.Title = TruncateTitle(pr.Title)
 
 	existing, err := g.findOpenPullRequest(ctx, pr.Branch, pr.Base)
 	if err != nil {

@@ -434,3 +434,29 @@ func TestIdentity(t *testing.T) {
 		})
 	}
 }
+
+// TestEnsurePullRequestCutsLongTitle: GitHub refuses a title over 256
+// characters (the fake too); a long title is cut instead, and a second run
+// with the same title changes nothing.
+func TestEnsurePullRequestCutsLongTitle(t *testing.T) {
+	ctx := context.Background()
+	g, srv, _ := newForge(t, token)
+	long := "Bump " + strings.Repeat("é", 300)
+	for range 2 {
+		if _, _, err := g.EnsurePullRequest(ctx, forge.PullRequest{Branch: "b", Base: "main", Title: long}); err != nil {
+			t.Fatalf("EnsurePullRequest with a 305-character title: %v", err)
+		}
+	}
+	prs := srv.PullRequests()
+	if len(prs) != 1 {
+		t.Fatalf("%d pull requests, want 1", len(prs))
+	}
+	if got := []rune(prs[0].Title); len(got) != forge.MaxTitleLength || got[len(got)-1] != '…' || !strings.HasPrefix(prs[0].Title, "Bump é") {
+		t.Errorf("title of %d characters %q, want %d ending in …", len(got), prs[0].Title, forge.MaxTitleLength)
+	}
+	for _, r := range srv.Requests() {
+		if r.Method == http.MethodPatch {
+			t.Errorf("the unchanged title was sent again: %s %s", r.Method, r.Path)
+		}
+	}
+}
