@@ -250,3 +250,33 @@ func inCodeSpan(md, s string) bool {
 	}
 	return true
 }
+
+// TestStatusTextInert: a version or an error a target printed cannot
+// shift the table or rewrite the terminal.
+func TestStatusTextInert(t *testing.T) {
+	s := &Status{Rows: []StatusRow{
+		{Environment: "prod", Unit: "api", Desired: "1.1.0", Running: "1.0.0\x1b[2K\rprod  db  ok", Health: "healthy", Waivers: []string{"max-age"}},
+		{Environment: "prod", Unit: "db", Desired: "3.0.0", Health: "unknown", Error: "status.sh: exit status 1: a\tb\nprod  db  3.0.0  healthy"},
+	}}
+	var b bytes.Buffer
+	if err := StatusText(&b, s, Style{}); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != 3 || strings.ContainsAny(out, "\x1b\r\t") {
+		t.Errorf("status is not one line per unit without control characters:\n%q", out)
+	}
+	for _, want := range []string{`1.0.0\x1b[2K\rprod  db  ok`, `error: status.sh: exit status 1: a\tb\nprod  db  3.0.0  healthy`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+	// Every row's DRIFT cell starts where the header's does.
+	col := strings.Index(lines[0], "DRIFT")
+	for _, l := range lines[1:] {
+		if len(l) < col+2 || l[col:col+2] != "no" {
+			t.Errorf("row %q: no DRIFT cell at column %d", l, col)
+		}
+	}
+}
