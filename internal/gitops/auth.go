@@ -60,9 +60,10 @@ type Auth struct {
 	// URL, to the other repositories of exactly its host and port.
 	Hosts []string
 
-	// stateToken is the token written in the state repository URL's
-	// userinfo, which ForRepo carries to the other repositories of
-	// exactly that host:port (a release source beside the state).
+	// stateHost and stateToken are the state repository URL's host:port
+	// and the token written in its userinfo, which ForRepo carries to the
+	// other repositories of exactly that host:port (a release source
+	// beside the state).
 	stateHost, stateToken string
 }
 
