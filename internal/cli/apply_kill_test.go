@@ -29,7 +29,8 @@ import (
 // service manager, artifacts from local tarballs), then checks what a crash
 // may never break: every deployed unit's `current` resolves to a release
 // directory with a valid record, and no record is half-written. The next
-// apply (which must break the stale lock, and repairs what the journal says
+// apply (which takes over the lock of the killed process without
+// --break-lock, and repairs what the journal says
 // was left unfinished) leaves no temporary files behind and converges: a
 // plan after it has no changes.
 func TestApplyKill9(t *testing.T) {
@@ -66,7 +67,7 @@ func TestApplyKill9(t *testing.T) {
 	full := time.Since(start)
 	t.Logf("a full apply of %d units takes %s", units, full)
 
-	killed, resumed := 0, 0
+	killed, resumed, tookOver := 0, 0, 0
 	for trial := 1; trial <= trials; trial++ {
 		writeKillState(t, repo, root, dir, marker, units, versions[trial%len(versions)])
 		cmd := gearshift(ctx, "apply", "dev")
@@ -84,11 +85,20 @@ func TestApplyKill9(t *testing.T) {
 		}
 		checkCurrent(t, root, fmt.Sprintf("trial %d, killed after %s", trial, delay))
 
+		// The killed run's lock names a pid that is provably gone from
+		// this machine: the next apply takes it over without --break-lock.
+		_, lockErr := os.Stat(filepath.Join(root, ".gearshift", "dev.lock"))
 		out.Reset()
-		rec := gearshift(ctx, "apply", "dev", "--break-lock")
+		rec := gearshift(ctx, "apply", "dev")
 		rec.Stdout, rec.Stderr = &out, &out
 		if err := rec.Run(); err != nil {
 			t.Fatalf("trial %d: the apply after a kill at %s failed: %v\n%s", trial, delay, err, out.String())
+		}
+		if lockErr == nil {
+			tookOver++
+			if !strings.Contains(out.String(), "broke the stale lock of ") {
+				t.Errorf("trial %d: the killed run's lock was taken over without a message naming its holder:\n%s", trial, out.String())
+			}
 		}
 		if strings.Contains(out.String(), "resuming: ") {
 			resumed++
@@ -99,7 +109,7 @@ func TestApplyKill9(t *testing.T) {
 			t.Fatalf("trial %d: the plan after the next apply is not empty (%v):\n%s", trial, err, out)
 		}
 	}
-	t.Logf("%d trials: %d killed before they ended, %d of them in the middle of an action (resumed)", trials, killed, resumed)
+	t.Logf("%d trials: %d killed before they ended, %d of them in the middle of an action (resumed), %d holding the lock (taken over)", trials, killed, resumed, tookOver)
 	if killed == 0 {
 		t.Errorf("no trial was killed before it ended: the kill points miss the apply")
 	}
@@ -214,6 +224,14 @@ func checkNoTemp(t *testing.T, root string, trial int) {
 		n := d.Name()
 		if strings.Contains(n, ".tmp-") || strings.Contains(n, ".partial") || strings.HasSuffix(n, ".tmp") {
 			t.Errorf("trial %d: temporary file left after the next apply: %s (a write the kill interrupted; the driver that owns the directory must remove it when it next changes the unit)", trial, p)
+		}
+		// An archive copy whose release has no record: copied just before
+		// a kill.
+		if filepath.Base(filepath.Dir(p)) == "archive" && !d.IsDir() {
+			id := strings.TrimSuffix(n, ".tar.gz")
+			if _, err := os.Stat(filepath.Join(filepath.Dir(filepath.Dir(p)), "releases", id+".json")); err != nil {
+				t.Errorf("trial %d: archive copy without a release record left after the next apply: %s", trial, p)
+			}
 		}
 		return nil
 	})
