@@ -52,6 +52,21 @@ func Text(s string) string {
 	return b.String()
 }
 
+// Lines is Text for a text of several lines: each line is escaped as Text
+// does, and the newlines between them are kept. It is for a renderer that
+// writes whole lines of its own (a result, an error) and wants no cursor
+// movement, carriage return or bidi override from what it quotes.
+func Lines(s string) string {
+	if safe(strings.ReplaceAll(s, "\n", " ")) {
+		return s
+	}
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = Text(l)
+	}
+	return strings.Join(lines, "\n")
+}
+
 func safe(s string) bool {
 	ascii := true
 	for i := 0; i < len(s); i++ {

@@ -23,6 +23,16 @@ func TestText(t *testing.T) {
 	}
 }
 
+func TestLines(t *testing.T) {
+	in := "deploy failed:\nstep 1\x1b[2K\r[deny] forged\n"
+	if got, want := Lines(in), "deploy failed:\n"+`step 1\x1b[2K\r[deny] forged`+"\n"; got != want {
+		t.Errorf("Lines(%q) = %q, want %q", in, got, want)
+	}
+	if got := Lines("plain\ntext\n"); got != "plain\ntext\n" {
+		t.Errorf("Lines changed plain text: %q", got)
+	}
+}
+
 func TestMarkdown(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"vendor fix pending | see <TICKET-12>", `vendor fix pending \| see &lt;TICKET-12&gt;`},
