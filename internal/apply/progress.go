@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"github.com/gearshift-dev/gearshift/internal/report/inert"
 )
 
 // Event is one step of a run, for progress output.
@@ -48,7 +50,7 @@ type Lines struct {
 func (l *Lines) Event(e Event) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	fmt.Fprintln(l.W, eventLine(e))
+	fmt.Fprintln(l.W, inert.Text(eventLine(e)))
 }
 
 func eventLine(e Event) string {
@@ -118,9 +120,9 @@ func (l *Live) Event(e Event) {
 		}
 	case "end":
 		delete(l.running, key)
-		l.print(eventLine(e))
+		l.print(inert.Text(eventLine(e)))
 	default:
-		l.print(eventLine(e))
+		l.print(inert.Text(eventLine(e)))
 	}
 	l.redraw()
 }
@@ -167,7 +169,7 @@ func (l *Live) redraw() {
 			n++
 			break
 		}
-		line := fmt.Sprintf("  %s %s: %s (%s)", a.env, a.unit, a.msg, time.Since(a.start).Truncate(time.Second))
+		line := fmt.Sprintf("  %s %s: %s (%s)", a.env, a.unit, inert.Text(a.msg), time.Since(a.start).Truncate(time.Second))
 		if len(line) > width-1 {
 			line = line[:width-1]
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gearshift-dev/gearshift/internal/plan"
+	"github.com/gearshift-dev/gearshift/internal/report/inert"
 )
 
 // FormatVersion is the version of the apply result's JSON document
@@ -224,7 +225,9 @@ func (r *Result) Text(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "\n%s: %d deployed, %d redeployed, %d pruned, %d rolled back, %d failed, %d skipped (%s)\n",
 		verdict, c.Deployed, c.Redeployed, c.Pruned, c.RolledBack, c.Failed, c.Skipped, seconds(r.Seconds))
-	_, err := io.WriteString(w, b.String())
+	// Errors quote what commands printed: no escape sequence or carriage
+	// return of theirs reaches the terminal.
+	_, err := io.WriteString(w, inert.Lines(b.String()))
 	return err
 }
 
