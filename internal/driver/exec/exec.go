@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"time"
 
@@ -113,16 +114,17 @@ func (d *Driver) Inventory(ctx context.Context, env *state.Environment, target s
 	return inv.Units, nil
 }
 
+// vars is a command's environment on top of proc's minimal one: the
+// target's env, then the GEARSHIFT_ variables, which the state cannot fake.
 func (d *Driver) vars(env *state.Environment, unit, version, action string) map[string]string {
-	v := map[string]string{
-		"GEARSHIFT_ENVIRONMENT": env.Name,
-		"GEARSHIFT_ACTION":      action,
-		"GEARSHIFT_UNIT":        unit,
-		"GEARSHIFT_VERSION":     version,
+	v := maps.Clone(d.Target.Env)
+	if v == nil {
+		v = map[string]string{}
 	}
-	for k, val := range d.Target.Env {
-		v[k] = val
-	}
+	v["GEARSHIFT_ENVIRONMENT"] = env.Name
+	v["GEARSHIFT_ACTION"] = action
+	v["GEARSHIFT_UNIT"] = unit
+	v["GEARSHIFT_VERSION"] = version
 	return v
 }
 
