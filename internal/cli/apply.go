@@ -38,7 +38,7 @@ type lockFlags struct {
 func (l *lockFlags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&l.stateDir, "state-dir", "", "local state: locks and journals of exec targets, status records (default $XDG_STATE_HOME/gearshift or ~/.local/state/gearshift)")
 	fs.DurationVar(&l.timeout, "lock-timeout", apply.DefaultLockTimeout, "a lock older than this is stale")
-	fs.BoolVar(&l.breakLock, "break-lock", false, "break a stale lock (its process is gone, or it is older than --lock-timeout)")
+	fs.BoolVar(&l.breakLock, "break-lock", false, "break a stale lock that gearshift cannot prove abandoned: its pid is not running but the lock has no boot id or comes from another boot, or it is older than --lock-timeout (a lock whose process is provably gone from this machine is taken over without it)")
 }
 
 // dir is the local state directory.
