@@ -40,6 +40,12 @@ type Options struct {
 	// KeepExpiredWaivers loads waivers whose date has passed instead of
 	// reporting them as mistakes: plan reports them as violations.
 	KeepExpiredWaivers bool
+	// Limits bound each environment's evaluation (bounded.go).
+	Limits Limits
+	// InProcess evaluates in this process, with no time or memory bound:
+	// only for states that are trusted not to exhaust the machine (the
+	// fuzz target, which runs too many loads for a process each).
+	InProcess bool
 }
 
 // Load reads the state repository at root and returns the named
@@ -82,6 +88,7 @@ func Load(ctx context.Context, root string, names []string, opts Options) (*Stat
 
 	st := &State{Root: root, Environments: map[string]*Environment{}}
 	var mu sync.Mutex
+	var firstErr error
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, opts.Parallelism)
 	for _, name := range todo {
@@ -94,9 +101,12 @@ func Load(ctx context.Context, root string, names []string, opts Options) (*Stat
 				return
 			}
 			defer func() { <-sem }()
-			env, ds := loadEnvironment(root, name)
+			env, ds, err := loadOne(ctx, root, name, opts)
 			mu.Lock()
 			defer mu.Unlock()
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
 			diags = append(diags, ds...)
 			if env != nil {
 				st.Environments[name] = env
@@ -106,6 +116,9 @@ func Load(ctx context.Context, root string, names []string, opts Options) (*Stat
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if firstErr != nil {
+		return nil, firstErr
 	}
 	if len(diags) == 0 {
 		diags = append(diags, checkState(st, opts)...)
@@ -117,8 +130,20 @@ func Load(ctx context.Context, root string, names []string, opts Options) (*Stat
 }
 
 // Discover lists the environments of the state repository at root: the
-// directories under environments/ that hold CUE files.
+// directories under environments/ that hold CUE files. A symbolic link
+// (environments/ itself or an environment) that leaves the repository is
+// not followed: it is returned as Diagnostics.
 func Discover(root string) ([]string, error) {
+	g, err := newGuard(root)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s is not a gearshift state repository: %w", root, err)
+		}
+		return nil, err
+	}
+	if d := g.check(EnvironmentsDir); d != nil {
+		return nil, Diagnostics{*d}
+	}
 	dir := filepath.Join(root, EnvironmentsDir)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -128,8 +153,18 @@ func Discover(root string) ([]string, error) {
 		return nil, err
 	}
 	var names []string
+	var diags Diagnostics
 	for _, e := range entries {
-		if !e.IsDir() {
+		if e.Type()&fs.ModeSymlink != 0 {
+			if d := g.checkEntry(EnvironmentsDir+"/"+e.Name(), e.Type()); d != nil {
+				diags = append(diags, *d)
+				continue
+			}
+			// A link inside the repository: an environment if it is a directory.
+			if fi, err := os.Stat(filepath.Join(dir, e.Name())); err != nil || !fi.IsDir() {
+				continue
+			}
+		} else if !e.IsDir() {
 			continue
 		}
 		files, _ := filepath.Glob(filepath.Join(dir, e.Name(), "*.cue"))
@@ -137,11 +172,28 @@ func Discover(root string) ([]string, error) {
 			names = append(names, e.Name())
 		}
 	}
+	if len(diags) > 0 {
+		return nil, diags
+	}
 	sort.Strings(names)
 	if len(names) == 0 {
 		return nil, fmt.Errorf("%s declares no environments: %s/ has no directory with .cue files", root, EnvironmentsDir)
 	}
 	return names, nil
+}
+
+// loadOne checks the paths environment name is loaded from, then
+// evaluates it: in a bounded child process unless opts.InProcess.
+func loadOne(ctx context.Context, root, name string, opts Options) (*Environment, Diagnostics, error) {
+	ds, err := checkPaths(root, name)
+	if err != nil || len(ds) > 0 {
+		return nil, ds, err
+	}
+	if opts.InProcess {
+		env, ds := loadEnvironment(root, name)
+		return env, ds, nil
+	}
+	return loadBounded(ctx, root, name, opts.Limits)
 }
 
 // loadEnvironment evaluates one environment against the schema in a CUE
@@ -153,16 +205,33 @@ func loadEnvironment(root, name string) (*Environment, Diagnostics) {
 		// The embedded schema is tested; this is a build defect.
 		panic(fmt.Sprintf("embedded schema does not compile: %v", err))
 	}
-	cfg := &load.Config{Dir: root}
+	// The loader reads the repository through repoFS only: no link out
+	// of the repository, nothing of .git (guard.go).
+	rfs, osRoot, err := newRepoFS(root)
+	if err != nil {
+		return nil, Diagnostics{{Pos: Pos{File: EnvironmentsDir + "/" + name}, Msg: err.Error()}}
+	}
+	defer osRoot.Close()
+	cfg := &load.Config{
+		FS:  rfs,
+		Dir: "/",
+		FromFSPath: func(p string) string {
+			return filepath.Join(root, filepath.FromSlash(strings.TrimPrefix(p, "/")))
+		},
+	}
 	if _, err := os.Stat(filepath.Join(root, "cue.mod")); err != nil {
 		// A state repository without cue.mod/ still loads: its root is
 		// the module root for our purposes.
-		cfg.ModuleRoot = root
+		cfg.ModuleRoot = "/"
 	}
 	insts := load.Instances([]string{"./" + EnvironmentsDir + "/" + name}, cfg)
 	inst := insts[0]
 	if inst.Err != nil {
 		return nil, fromCUE(root, cue.Value{}, inst.Err)
+	}
+	// Nothing is evaluated before embedding is refused.
+	if ds := checkEmbeds(root, inst); len(ds) > 0 {
+		return nil, ds
 	}
 	if env, ok := loadPerFile(cctx, sch, root, name, inst); ok {
 		return env, nil
@@ -310,7 +379,13 @@ func fromCUE(root string, v cue.Value, err error) Diagnostics {
 			pos = Pos{File: EnvironmentsDir}
 		}
 		format, args := e.Msg()
-		diags = append(diags, Diagnostic{Pos: pos, Path: strings.Join(path, "."), Msg: friendly(fmt.Sprintf(format, args...))})
+		msg := fmt.Sprintf(format, args...)
+		if format == "" {
+			// A wrapped error (the loader's file system refusing a path)
+			// carries its message in the error it wraps.
+			msg = e.Error()
+		}
+		diags = append(diags, Diagnostic{Pos: pos, Path: strings.Join(path, "."), Msg: friendly(msg)})
 	}
 	return diags
 }
