@@ -15,6 +15,7 @@ import (
 	"github.com/gearshift-dev/gearshift/internal/actions"
 	"github.com/gearshift-dev/gearshift/internal/gitops"
 	"github.com/gearshift-dev/gearshift/internal/redact"
+	"github.com/gearshift-dev/gearshift/internal/report/inert"
 	"github.com/gearshift-dev/gearshift/internal/state"
 )
 
@@ -186,13 +187,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	if errors.As(err, &ee) && ee.err == nil {
 		return ee.code
 	}
-	e.framed(stderr, func(w io.Writer) { fmt.Fprintf(w, "gearshift %s: %v\n", cmd.name, err) })
+	e.framed(stderr, func(w io.Writer) { fmt.Fprintf(w, "gearshift %s: %s\n", cmd.name, inert.Lines(err.Error())) })
 	return codeOf(err)
 }
 
 func printDiagnostics(w io.Writer, diags state.Diagnostics) {
 	for _, d := range diags {
-		fmt.Fprintln(w, d.String())
+		fmt.Fprintln(w, inert.Text(d.String()))
 	}
 	noun := "mistakes"
 	if len(diags) == 1 {

@@ -19,6 +19,7 @@ import (
 	"github.com/gearshift-dev/gearshift/internal/plan"
 	"github.com/gearshift-dev/gearshift/internal/redact"
 	"github.com/gearshift-dev/gearshift/internal/report"
+	"github.com/gearshift-dev/gearshift/internal/report/inert"
 	"github.com/gearshift-dev/gearshift/internal/state"
 )
 
@@ -319,5 +320,5 @@ func mdText(path, msg string) string {
 	if path != "" {
 		msg = path + ": " + msg
 	}
-	return strings.NewReplacer("\n", " ", "<", "&lt;", ">", "&gt;", "`", "'", "|", `\|`).Replace(msg)
+	return inert.Markdown(msg)
 }
