@@ -18,7 +18,7 @@
 //     LC_* (the POSIX and glibc categories) and TZ from it, the names an
 //     operator lists in GEARSHIFT_PASS_ENV, and the variables its caller
 //     gives (what the state declares and the GEARSHIFT_* variables gearshift
-//     documents), and nothing else.
+//     documents), and nothing else (over SSH the starting shell adds PWD).
 //   - Pass a token: GEARSHIFT_PASS_ENV naming GITHUB_TOKEN, GH_TOKEN, the
 //     Actions runtime tokens or any GEARSHIFT_ variable (GEARSHIFT_GIT_TOKEN,
 //     GEARSHIFT_WEBHOOK_SECRET, ...) is an error, and no command runs.

@@ -1,6 +1,7 @@
 // Package exec is the driver for targets that are the user's own deploy
-// commands. Each command is an argv list run without a shell; gearshift and
-// the command speak the small JSON contract of docs/exec-driver.md.
+// commands. Each command is an argv list run by proc: without a shell, with
+// a minimal environment (never gearshift's, so never its tokens); gearshift
+// and the command speak the small JSON contract of docs/exec-driver.md.
 package exec
 
 import (
