@@ -218,7 +218,7 @@ func (e *env) loadForApply(ctx context.Context, names []string) (*state.State, e
 	if err != nil {
 		return nil, err
 	}
-	return state.Load(ctx, c.Dir, names, state.Options{Now: e.now, KeepExpiredWaivers: true})
+	return state.Load(ctx, c.Dir, names, state.Options{Now: e.now, Limits: e.loadLimits, KeepExpiredWaivers: true})
 }
 
 // lockAll takes the lock of every named environment, in order, or none:

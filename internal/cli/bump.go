@@ -48,7 +48,7 @@ func bumpCmd() *command {
 			if err != nil {
 				return err
 			}
-			st, err := state.Load(ctx, c.Dir, nil, state.Options{Now: e.now})
+			st, err := state.Load(ctx, c.Dir, nil, state.Options{Now: e.now, Limits: e.loadLimits})
 			if err != nil {
 				return err
 			}
@@ -240,7 +240,7 @@ func proposalMarker(p *bump.Proposal) string {
 // rollback --pr calls it. The pull request merges into the checked-out
 // branch, in --github-repo or GITHUB_REPOSITORY.
 func openVersionPR(ctx context.Context, e *env, c *gitops.Checkout, env, unit, version, reason string) (forge.PullRequest, error) {
-	st, err := state.Load(ctx, c.Dir, []string{env}, state.Options{Now: e.now, KeepExpiredWaivers: true})
+	st, err := state.Load(ctx, c.Dir, []string{env}, state.Options{Now: e.now, Limits: e.loadLimits, KeepExpiredWaivers: true})
 	if err != nil {
 		return forge.PullRequest{}, err
 	}

@@ -48,6 +48,9 @@ type env struct {
 	// githubRepo is owner/repo for pull requests and comments
 	// (--github-repo, else GITHUB_REPOSITORY).
 	githubRepo string
+	// loadLimits bound each environment's evaluation (--load-timeout,
+	// --load-memory): a state is untrusted input.
+	loadLimits state.Limits
 
 	// co is the state repo checked out by e.checkout, once per run.
 	co *gitops.Checkout
@@ -137,6 +140,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	fs.StringVar(&e.ref, "ref", "", "the branch or tag of the state repository to use (with a directory: must be the one checked out)")
 	fs.StringVar(&e.statusBranch, "status-branch", gitops.DefaultStatusBranch, "the branch of the state repository that holds the status records")
 	fs.StringVar(&e.githubRepo, "github-repo", "", "the GitHub repository (owner/repo) for pull requests and comments (default $GITHUB_REPOSITORY)")
+	if cmd.name != "schema" && cmd.name != "version" {
+		e.loadLimits = state.Limits{Timeout: state.DefaultLoadTimeout, Memory: state.DefaultLoadMemory}
+		fs.DurationVar(&e.loadLimits.Timeout, "load-timeout", state.DefaultLoadTimeout, "the time evaluating one environment of the state may take")
+		fs.Var(&e.loadLimits.Memory, "load-memory", "the memory evaluating one environment of the state may use")
+	}
 	if cmd.writesStatus {
 		fs.BoolVar(&e.noStatus, "no-status", false, "do not write the status record to the status branch")
 	}
@@ -238,7 +246,7 @@ func (e *env) load(ctx context.Context, names []string) (*state.State, error) {
 	if err != nil {
 		return nil, err
 	}
-	return state.Load(ctx, c.Dir, names, state.Options{Now: e.now})
+	return state.Load(ctx, c.Dir, names, state.Options{Now: e.now, Limits: e.loadLimits})
 }
 
 func plural(n int, one, many string) string {

@@ -102,7 +102,7 @@ func (e *env) loadAll(ctx context.Context) (*state.State, error) {
 	if err != nil {
 		return nil, err
 	}
-	return state.Load(ctx, c.Dir, nil, state.Options{Now: e.now, KeepExpiredWaivers: true})
+	return state.Load(ctx, c.Dir, nil, state.Options{Now: e.now, Limits: e.loadLimits, KeepExpiredWaivers: true})
 }
 
 // planState is makePlan on a state already loaded (by loadAll).

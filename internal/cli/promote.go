@@ -37,7 +37,7 @@ func promoteCmd() *command {
 			if err != nil {
 				return err
 			}
-			st, err := state.Load(ctx, c.Dir, nil, state.Options{Now: e.now, KeepExpiredWaivers: true})
+			st, err := state.Load(ctx, c.Dir, nil, state.Options{Now: e.now, Limits: e.loadLimits, KeepExpiredWaivers: true})
 			if err != nil {
 				return err
 			}
