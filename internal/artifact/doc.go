@@ -23,7 +23,9 @@
 //     clone, nothing else is ever executed), or keep setuid, setgid or sticky
 //     bits on what it unpacks;
 //   - accept more than the configured bytes downloaded, files unpacked or bytes
-//     unpacked, so that a decompression bomb fails early and cleanly;
+//     unpacked (1 GiB by default), or unpack more than the free space of the
+//     destination's filesystem less a reserve, so that a decompression bomb
+//     fails early and cleanly and never fills a disk;
 //   - print a credential: sources are shown with their userinfo and secret
 //     query parameters (token=, access_token=, ...) masked, and the same values
 //     are masked in errors that come from the libraries underneath.
