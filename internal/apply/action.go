@@ -14,6 +14,7 @@ import (
 	"github.com/gearshift-dev/gearshift/internal/artifact"
 	"github.com/gearshift-dev/gearshift/internal/driver"
 	"github.com/gearshift-dev/gearshift/internal/plan"
+	"github.com/gearshift-dev/gearshift/internal/redact"
 	"github.com/gearshift-dev/gearshift/internal/state"
 )
 
@@ -218,7 +219,9 @@ func (r *runner) notify(ctx context.Context, u *state.Unit, res *UnitResult) {
 	env["GEARSHIFT_UNIT"] = u.Name
 	env["GEARSHIFT_VERSION"] = u.Version
 	env["GEARSHIFT_OUTCOME"] = string(res.Outcome)
-	env["GEARSHIFT_ERROR"] = res.Error
+	// The error may quote a command that printed a secret; notify often
+	// posts it to a chat.
+	env["GEARSHIFT_ERROR"] = redact.FromContext(ctx).String(res.Error)
 	env["GEARSHIFT_ROLLED_BACK_TO"] = res.RolledBackTo
 	c := command{argv: n.Command, dir: r.in.Root, env: env, timeout: time.Minute}
 	if err := c.run(ctx); err != nil {

@@ -34,7 +34,8 @@ echo "$GEARSHIFT_VERSION" > "$GS_DIR/$GEARSHIFT_ENVIRONMENT-$GEARSHIFT_UNIT"
 // TestSecretsNeverPublished runs the GitOps loop in GitHub Actions with
 // commands that print the tokens: an apply on a push (which writes the
 // journal and the status branch), then a pull request's plan (from that
-// status branch: comment, step summary, annotations, outputs, plan JSON).
+// status branch: comment, step summary, annotations, outputs, plan JSON),
+// and what the notify command is given.
 // The tokens appear nowhere gearshift writes; "token=***" shows where they
 // would have been.
 func TestSecretsNeverPublished(t *testing.T) {
@@ -50,6 +51,7 @@ func TestSecretsNeverPublished(t *testing.T) {
 		"cue.mod/module.cue": "module: \"example.com/state@v0\"\nlanguage: version: \"v0.17.0\"\n",
 		"status.sh":          leakyStatus,
 		"deploy.sh":          leakyDeploy,
+		"notify.sh":          `printf '%s\n' "$GEARSHIFT_ERROR" >> "$GS_DIR/notified"` + "\n",
 		"environments/dev/env.cue": `package gearshift
 
 environment: {
@@ -60,6 +62,7 @@ environment: {
 		deploy: ["sh", "./deploy.sh"]
 		env: {GS_DIR: "` + work + `", GS_LEAK: "` + leak + `"}
 	}
+	notify: {command: ["sh", "./notify.sh"], env: GS_DIR: "` + work + `"}
 }
 
 units: api: {kind: "gear", version: "1.2.0", target: "t"}
@@ -108,8 +111,12 @@ units: broken: {kind: "gear", version: "2.0.0", target: "t"}
 	if !strings.Contains(out, "::warning title=gearshift%3A dev/flaky not observed::") || !strings.Contains(out, "token=***") {
 		t.Errorf("no redacted annotation of flaky:\n%s", out)
 	}
+	notified, err := os.ReadFile(filepath.Join(work, "notified"))
+	if err != nil || !strings.Contains(string(notified), "token=***") {
+		t.Errorf("notify was not given the redacted error: %q, %v", notified, err)
+	}
 	planJSON := readOutputs(t, prOutputs)["plan_json"]
-	files := map[string]string{"journal": journal.String(), "status record": record}
+	files := map[string]string{"journal": journal.String(), "status record": record, "notification": string(notified)}
 	for name, p := range map[string]string{"apply outputs": outputs, "apply summary": summary,
 		"plan outputs": prOutputs, "plan summary": prSummary, "plan JSON": planJSON} {
 		b, err := os.ReadFile(p)
