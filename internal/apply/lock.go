@@ -70,14 +70,59 @@ type procStat struct {
 	start uint64 // clock ticks after boot
 }
 
-// readProcStat reads /proc/<pid>/stat. The command name (field 2) is in
-// parentheses and may contain anything, so fields are counted from the
-// last ')': the state is field 3, the start time field 22.
+// remoteProcessGone is processGone for a lock taken on the host that
+// holds it (gearshift ran there): that host's hostname, boot id and pid
+// namespace (of the SFTP server, a child of its sshd) and the pid's
+// /proc/<pid>/stat are read through the transport. "" when the host is
+// not the lock's machine or does not tell.
+func remoteProcessGone(ctx context.Context, d RemoteDir, li LockInfo) string {
+	if li.PID <= 0 || li.BootID == "" || li.PIDNamespace == "" {
+		return ""
+	}
+	read := func(p string) string {
+		b, err := d.T.ReadFile(ctx, p)
+		if err != nil {
+			return ""
+		}
+		return strings.TrimSpace(string(b))
+	}
+	ns, err := d.T.Readlink(ctx, "/proc/self/ns/pid")
+	if err != nil || ns != li.PIDNamespace || read("/proc/sys/kernel/hostname") != li.Hostname || read("/proc/sys/kernel/random/boot_id") != li.BootID {
+		return ""
+	}
+	where := li.Hostname + " (read through " + d.T.Host() + ")"
+	b, err := d.T.ReadFile(ctx, "/proc/"+strconv.Itoa(li.PID)+"/stat")
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Sprintf("its process (pid %d) is no longer running on %s", li.PID, where)
+	}
+	if err != nil {
+		return ""
+	}
+	st, err := parseProcStat(li.PID, b)
+	switch {
+	case err != nil:
+		return ""
+	case st.state == 'Z':
+		return fmt.Sprintf("its process (pid %d) on %s has exited (a zombie)", li.PID, where)
+	case li.PIDStart != 0 && st.start != li.PIDStart:
+		return fmt.Sprintf("its process (pid %d) is gone from %s: the pid now belongs to a process started later", li.PID, where)
+	}
+	return ""
+}
+
+// readProcStat reads /proc/<pid>/stat of this machine.
 func readProcStat(pid int) (procStat, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return procStat{}, err
 	}
+	return parseProcStat(pid, b)
+}
+
+// parseProcStat reads a /proc/<pid>/stat. The command name (field 2) is
+// in parentheses and may contain anything, so fields are counted from the
+// last ')': the state is field 3, the start time field 22.
+func parseProcStat(pid int, b []byte) (procStat, error) {
 	i := strings.LastIndexByte(string(b), ')')
 	if i < 0 {
 		return procStat{}, fmt.Errorf("/proc/%d/stat: no command name", pid)
@@ -182,8 +227,9 @@ func LockFile(env string) string { return env + ".lock" }
 //
 // A lock whose process is provably gone is taken over at once (o.Broke is
 // told): it was taken on this machine (same hostname, boot id and pid
-// namespace, as recorded in it), and its pid is not running, is a zombie,
-// or is a process that started at another time than the holder. A lock
+// namespace, as recorded in it), or on the host a RemoteDir is on (the
+// same read there through the transport), and its pid is not running, is
+// a zombie, or is a process that started at another time than the holder. A lock
 // gearshift cannot prove abandoned is stale when its pid is not running
 // on a machine of its hostname but its boot id is unknown or different
 // (an older gearshift, another machine with the same name, a reboot), or
@@ -255,6 +301,11 @@ func readLock(ctx context.Context, dir Dir, name string, me LockInfo, o LockOpti
 	}
 	if why := processGone(li, me, o.PidAlive); why != "" {
 		return li, why, true, nil
+	}
+	if rd, ok := dir.(RemoteDir); ok && li.Hostname != me.Hostname {
+		if why := remoteProcessGone(ctx, rd, li); why != "" {
+			return li, why, true, nil
+		}
 	}
 	if li.Hostname == me.Hostname && li.PID > 0 && !o.PidAlive(li.PID) {
 		return li, fmt.Sprintf("pid %d is not running on %s", li.PID, li.Hostname), false, nil
