@@ -357,6 +357,7 @@ func (f *Fetcher) fromCache(ctx context.Context, src *source, sum string) (local
 	case !errors.Is(err, os.ErrNotExist):
 		return local{}, fmt.Errorf("cache: %w", err)
 	}
+	f.sweepDownloads(dir)
 	tmp, err := os.MkdirTemp(dir, ".download-*")
 	if err != nil {
 		return local{}, fmt.Errorf("cache: %w", err)
@@ -377,6 +378,18 @@ func (f *Fetcher) fromCache(ctx context.Context, src *source, sum string) (local
 		return local{}, fmt.Errorf("cache: %w", err)
 	}
 	return local{path: p, sha256: got, size: size, cached: true}, nil
+}
+
+// sweepDownloads removes the download directories in the cache that a
+// killed process left. The cache is shared by concurrent runs, so only
+// directories older than twice the timeout go: no Fetch lasts that long.
+func (f *Fetcher) sweepDownloads(dir string) {
+	left, _ := filepath.Glob(filepath.Join(dir, ".download-*"))
+	for _, p := range left {
+		if fi, err := os.Lstat(p); err == nil && time.Since(fi.ModTime()) > 2*f.opts.Timeout {
+			os.RemoveAll(p)
+		}
+	}
 }
 
 // get downloads src to the file dst with go-getter. go-getter checks the

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gearshift-dev/gearshift/internal/testutil/tmpfs"
 )
@@ -100,5 +101,37 @@ func TestFetchNoSpace(t *testing.T) {
 	}
 	if _, err := New(Options{AllowLocal: true}).Fetch(context.Background(), src, sha(data), filepath.Join(disk, "release")); err != nil {
 		t.Errorf("a 1 MiB release on an 8 MiB disk: %v", err)
+	}
+}
+
+// TestCacheSweepsKilledDownloads: a download directory that a killed
+// process left in the cache goes with the next download; one young enough
+// to belong to a download in flight stays.
+func TestCacheSweepsKilledDownloads(t *testing.T) {
+	cache := t.TempDir()
+	dir := filepath.Join(cache, "sha256")
+	old, young := filepath.Join(dir, ".download-111"), filepath.Join(dir, ".download-222")
+	for _, p := range []string{old, young} {
+		mkdir(t, p)
+		writeFile(t, filepath.Join(p, "archive"), "half an archive")
+	}
+	long := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(old, long, long); err != nil {
+		t.Fatal(err)
+	}
+	data := buildTarGz(t, release)
+	src := filepath.Join(t.TempDir(), "app.tar.gz")
+	if err := os.WriteFile(src, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := New(Options{AllowLocal: true, CacheDir: cache, Timeout: 10 * time.Minute})
+	if _, err := f.Fetch(context.Background(), src, sha(data), filepath.Join(t.TempDir(), "release")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(old); !os.IsNotExist(err) {
+		t.Errorf("the killed download's directory is still there: %v", err)
+	}
+	if _, err := os.Stat(young); err != nil {
+		t.Errorf("a download that may be in flight was removed: %v", err)
 	}
 }
