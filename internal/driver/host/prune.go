@@ -81,15 +81,16 @@ func (d *Driver) pruneReleases(ctx context.Context, host string, u *state.Unit, 
 	return nil
 }
 
-// removeRelease removes everything of release id on the host: its
-// directory, its record (after the directory, so that a release is never
-// left with a record and half a directory) and its archive copies,
-// whole or partial.
+// removeRelease removes everything of release id on the host: its record,
+// its directory and its archive copies, whole or partial. The record goes
+// first: a removal cut short leaves a directory without a record, which
+// nothing takes for a release and the sweep removes, never a record over
+// half a directory that a rollback would return to.
 func (h *hostRun) removeRelease(ctx context.Context, id string) error {
 	if !ValidID(id) {
 		return fmt.Errorf("invalid release id %q", id)
 	}
-	for _, p := range []string{h.l.Release(id), h.l.Record(id)} {
+	for _, p := range []string{h.l.Record(id), h.l.Release(id)} {
 		if err := h.c.RemoveAll(ctx, p); err != nil {
 			return err
 		}
