@@ -6,8 +6,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/gearshift-dev/gearshift/internal/driver"
 	"github.com/gearshift-dev/gearshift/internal/gitops"
+	"github.com/gearshift-dev/gearshift/internal/statusrec"
 )
 
 // leakyScripts are exec-driver commands that print the tokens of the run
@@ -137,4 +140,62 @@ units: broken: {kind: "gear", version: "2.0.0", target: "t"}
 	}
 	// The harness checks every stdout and stderr, comment, pull request,
 	// API request, commit message and cache file when the test ends.
+}
+
+// TestOldRecordNotRepublished: a status record that holds a token (written
+// before redaction existed, or by hand) reaches the plan unredacted, since
+// nothing observes it again; every sink of a pull request's plan redacts
+// it on its own: stdout, the comment (the request body), the step summary,
+// the annotations and the plan JSON.
+func TestOldRecordNotRepublished(t *testing.T) {
+	h := newHarness(t, nil)
+	h.git.CreateRepo("state", "main", map[string]string{
+		"cue.mod/module.cue": "module: \"example.com/state@v0\"\nlanguage: version: \"v0.17.0\"\n",
+		"environments/dev/env.cue": `package gearshift
+
+environment: {
+	name: "dev"
+	deployFrom: branch: "main"
+	targets: t: exec: {status: ["false"], deploy: ["false"]}
+}
+
+units: api: {kind: "gear", version: "1.2.0", target: "t"}
+units: web: {kind: "gear", version: "2.0.0", target: "t"}
+`,
+	})
+	url := h.git.URL("state")
+	writeRecords(t, h, &statusrec.Record{Environment: "dev", Units: map[string]driver.Observation{
+		"api": {Unit: "api", Health: driver.HealthUnknown, Error: "sh: exit status 3: token=" + ghToken},
+		"web": healthy("1.9.0", time.Hour, ""),
+	}})
+	if b, _ := h.git.File("state", gitops.DefaultStatusBranch, "dev.json"); !strings.Contains(b, ghToken) {
+		t.Fatalf("the test's record does not hold the token:\n%s", b)
+	}
+
+	number := h.gh.AddIssue()
+	outputs, summary := inActions(t, h, number, false)
+	code, out, errOut := h.run("plan", "dev", "--repo", url)
+	if code != ExitFailure {
+		t.Fatalf("plan: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, ExitFailure, out, errOut)
+	}
+	if !strings.Contains(out, "  ! api: sh: exit status 3: token=***\n") || !strings.Contains(out, "::warning title=gearshift%3A dev/api not observed::sh: exit status 3: token=***") {
+		t.Errorf("stdout does not show the redacted token in the plan and the annotation:\n%s", out)
+	}
+	comments := h.gh.Comments(number)
+	if len(comments) != 1 || !strings.Contains(comments[0].Body, "could not observe dev/`api`: sh: exit status 3: token=***") {
+		t.Errorf("the comment does not show the redacted token: %+v", comments)
+	}
+	files := map[string]string{"outputs": outputs, "summary": summary, "plan JSON": readOutputs(t, outputs)["plan_json"]}
+	for name, p := range files {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if strings.Contains(string(b), ghToken) || strings.Contains(string(b), ghToken[4:24]) {
+			t.Errorf("the token leaked into the %s:\n%s", name, b)
+		}
+		if name != "outputs" && !strings.Contains(string(b), "token=***") {
+			t.Errorf("the %s does not show the redacted token:\n%s", name, b)
+		}
+	}
 }
