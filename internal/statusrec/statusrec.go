@@ -4,7 +4,12 @@
 // plan judges policies with it instead of live observation, so it needs no
 // target credentials (fork PRs); promote reads the source environment's.
 //
-// The package only encodes and decodes; gitops moves the bytes.
+// The package only encodes and decodes; gitops moves the bytes. A record
+// quotes what targets reported (a status command's error, a health
+// message), so the writer (cli's writeStatus) passes the encoded bytes
+// through the run's redactor (internal/redact) before they are committed:
+// the status branch is read by every later plan, fork pull requests
+// included, and must never carry a secret.
 package statusrec
 
 import (
