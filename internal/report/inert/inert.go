@@ -13,6 +13,7 @@ package inert
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -65,6 +66,20 @@ func Lines(s string) string {
 		lines[i] = Text(l)
 	}
 	return strings.Join(lines, "\n")
+}
+
+// NewWriter returns a writer that passes each write through Lines, for a
+// command that prints text lines of the state with fmt.Fprintf. A write
+// must not end inside a UTF-8 sequence (fmt never splits one).
+func NewWriter(w io.Writer) io.Writer { return linesWriter{w} }
+
+type linesWriter struct{ w io.Writer }
+
+func (l linesWriter) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(l.w, Lines(string(p))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 func safe(s string) bool {

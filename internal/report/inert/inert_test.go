@@ -1,6 +1,7 @@
 package inert
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -30,6 +31,15 @@ func TestLines(t *testing.T) {
 	}
 	if got := Lines("plain\ntext\n"); got != "plain\ntext\n" {
 		t.Errorf("Lines changed plain text: %q", got)
+	}
+}
+
+func TestNewWriter(t *testing.T) {
+	var b strings.Builder
+	w := NewWriter(&b)
+	fmt.Fprintf(w, "  %s -> %s\n", "1.0.0", "1.1.0\x1b[8m")
+	if got, want := b.String(), "  1.0.0 -> 1.1.0\\x1b[8m\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }
 
