@@ -13,6 +13,7 @@ import (
 	"github.com/gearshift-dev/gearshift/internal/bump"
 	"github.com/gearshift-dev/gearshift/internal/forge"
 	"github.com/gearshift-dev/gearshift/internal/gitops"
+	"github.com/gearshift-dev/gearshift/internal/report/inert"
 	"github.com/gearshift-dev/gearshift/internal/state"
 )
 
@@ -304,6 +305,8 @@ func (e *env) renderProposals(out proposalsOut) error {
 		return enc.Encode(out)
 	}
 	return e.untrusted(func(w io.Writer) error {
+		// Tags, titles and reasons are not ours: escaped (inert).
+		w = inert.NewWriter(w)
 		if len(out.Proposals) == 0 {
 			fmt.Fprintf(w, "%s: nothing to propose\n", out.Command)
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/gearshift-dev/gearshift/internal/report/inert"
 	"github.com/gearshift-dev/gearshift/internal/state"
 	"github.com/gearshift-dev/gearshift/schema"
 )
@@ -63,27 +64,29 @@ func listCmd() *command {
 				}
 				return json.NewEncoder(e.stdout).Encode(map[string]any{"format_version": "1", "environments": out})
 			}
+			// Versions and patterns are the state's text: escaped (inert).
+			stdout := inert.NewWriter(e.stdout)
 			for i, n := range st.Names() {
 				env := st.Environments[n]
 				if i > 0 {
-					fmt.Fprintln(e.stdout)
+					fmt.Fprintln(stdout)
 				}
 				from := "branch " + env.DeployFrom.Branch
 				if env.DeployFrom.Tag != "" {
 					from = "tags " + env.DeployFrom.Tag
 				}
-				fmt.Fprintf(e.stdout, "%s (deploys from %s", n, from)
+				fmt.Fprintf(stdout, "%s (deploys from %s", n, from)
 				if env.Promotion != nil {
-					fmt.Fprintf(e.stdout, "; promoted from %s after %s", env.Promotion.From, env.Promotion.Soak)
+					fmt.Fprintf(stdout, "; promoted from %s after %s", env.Promotion.From, env.Promotion.Soak)
 				}
-				fmt.Fprintln(e.stdout, ")")
+				fmt.Fprintln(stdout, ")")
 				for _, un := range env.UnitNames() {
 					u := env.Units[un]
 					line := fmt.Sprintf("  %-18s %-5s %-10s %-9s target=%s", u.Name, u.Kind, u.Version, u.Strategy, u.Target)
 					if len(u.DependsOn) > 0 {
 						line += fmt.Sprintf(" dependsOn=%v", u.DependsOn)
 					}
-					fmt.Fprintln(e.stdout, line)
+					fmt.Fprintln(stdout, line)
 				}
 			}
 			return nil
