@@ -421,7 +421,6 @@ func (f *Fetcher) get(ctx context.Context, src *source, dst string) error {
 // detector: sources must be explicit URLs.
 func (f *Fetcher) getters() []getter.Getter {
 	gs := []getter.Getter{
-		&getter.GitGetter{Timeout: f.opts.Timeout},
 		&getter.HttpGetter{
 			Client:              f.opts.HTTPClient,
 			Header:              f.opts.Header,
@@ -440,8 +439,8 @@ func (f *Fetcher) getters() []getter.Getter {
 	return gs
 }
 
-// verify hashes the archive at p, refusing one over MaxBytes (the git and
-// file getters have no limit of their own) or one that does not match sum.
+// verify hashes the archive at p, refusing one over MaxBytes (the file
+// getter has no limit of its own) or one that does not match sum.
 func (f *Fetcher) verify(p, sum string) (string, int64, error) {
 	fh, err := os.Open(p)
 	if err != nil {

@@ -52,7 +52,7 @@ func parseSource(src, sum string, allowLocal bool) (*source, error) {
 		return s, errors.New("source is not a valid URL")
 	}
 	if u.Scheme == "" {
-		return s, errors.New("source must be a URL with a scheme (https://, git::https://, ...)")
+		return s, errors.New("source must be a URL with a scheme (https://, ...)")
 	}
 	s.secrets = urlSecrets(u)
 	scheme := strings.ToLower(u.Scheme)
@@ -65,17 +65,11 @@ func parseSource(src, sum string, allowLocal bool) (*source, error) {
 			return s, fmt.Errorf("unsupported source scheme %q", scheme)
 		}
 	case "git":
-		if scheme != "https" && scheme != "http" && scheme != "ssh" && scheme != "git" && scheme != "file" {
-			return s, fmt.Errorf("unsupported git source scheme %q", scheme)
-		}
-		// go-getter runs "git clone <url>" and "git checkout <ref>" without
-		// "--": keep both from being read as options.
-		if strings.HasPrefix(u.Hostname(), "-") {
-			return s, errors.New("git source host must not start with '-'")
-		}
-		if strings.HasPrefix(u.Query().Get("ref"), "-") {
-			return s, errors.New("git ref must not start with '-'")
-		}
+		// go-getter's git getter runs git with gearshift's whole
+		// environment (tokens included) and whatever credential helpers
+		// the machine's git configuration names: artifacts come over
+		// HTTP(S), where what is sent is gearshift's own choice.
+		return s, errors.New("git sources (git::) are not supported: name the release archive's https:// URL")
 	default:
 		return s, fmt.Errorf("unsupported getter %q", forced)
 	}
