@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/gearshift
 PKGS    := ./...
 
-.PHONY: all build deps test demo demo-clean demo-gear dist dist-checksums bench bench-load bench-plan bench-apply lint clean
+.PHONY: all build deps test fuzz demo demo-clean demo-gear dist dist-checksums bench bench-load bench-plan bench-apply lint clean
 
 all: build
 
@@ -18,7 +18,22 @@ deps:
 # The test command of the README and of .ci/run.
 test: deps
 	$(GO) vet $(PKGS)
+	$(MAKE) fuzz
 	$(GO) test -count=1 -timeout 20m $(PKGS)
+
+# Every fuzz target of a parser of untrusted input, FUZZTIME each (go test
+# runs one target at a time). Minimisation is cut short, so that a crash
+# found near the end is still reported within the time: a crasher is
+# written under the package's testdata/fuzz and fails the run.
+FUZZTIME ?= 20s
+fuzz:
+	@set -e; for t in $$(grep -rl --include='*_test.go' '^func Fuzz' internal | xargs -n1 dirname | sort -u); do \
+	  for f in $$(grep -h '^func Fuzz' $$t/*_test.go | sed 's/^func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
+	    echo "fuzz $$t $$f ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./$$t/ >/tmp/gearshift-fuzz.log 2>&1 || { cat /tmp/gearshift-fuzz.log; exit 1; }; \
+	    tail -n 1 /tmp/gearshift-fuzz.log; \
+	  done; \
+	done
 
 # The main job on the embedded default: the demo state in environments/,
 # on this machine: deploys dev (scripts/demo.sh says what and where).
