@@ -3,6 +3,7 @@ package cli
 import (
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -68,11 +69,13 @@ environment: {
 	notify: {command: ["sh", "./notify.sh"], env: GS_DIR: "` + work + `"}
 }
 
-units: api: {kind: "gear", version: "1.2.0", target: "t"}
+units: api: {kind: "gear", version: "1.2.0", target: "t", track: source: "` + h.git.URL("api") + `"}
 units: flaky: {kind: "gear", version: "1.0.0", target: "t"}
 units: broken: {kind: "gear", version: "2.0.0", target: "t"}
 `,
 	})
+	h.git.CreateRepo("api", "main", map[string]string{"README": "the api\n"})
+	h.git.Tags("api", "main", "v1.2.0", "v1.3.0")
 	url := h.git.URL("state")
 
 	// A push: apply observes live and writes the status branch.
@@ -136,6 +139,28 @@ units: broken: {kind: "gear", version: "2.0.0", target: "t"}
 			if strings.Contains(text, tok) {
 				t.Errorf("a token leaked into the %s:\n%s", name, text)
 			}
+		}
+	}
+
+	// A scheduled bump: a pull request for api 1.3.0, pushed to the state
+	// repository with the token.
+	inActionsEvent(t, h, "schedule", map[string]any{})
+	h.mustRun(0, "bump", "--repo", url, "--ref", "main")
+	if prs := h.gh.PullRequests(); len(prs) != 1 || !strings.Contains(prs[0].Title, "1.3.0") {
+		t.Errorf("bump opened %+v, want one pull request for api 1.3.0", prs)
+	}
+	// Every file of every commit on every branch of the state repository:
+	// the status branch, the bump branch, main.
+	all, err := exec.Command("git", "-C", h.git.Path("state"), "log", "--all", "-p", "--format=%H %s%n%B").CombinedOutput()
+	if err != nil {
+		t.Fatalf("git log: %v\n%s", err, all)
+	}
+	if !strings.Contains(string(all), "token=***") || !strings.Contains(string(all), `+units: api: {kind: "gear", version: "1.3.0"`) {
+		t.Errorf("the repository's history lacks the status record or the bump:\n%.3000s", all)
+	}
+	for _, tok := range []string{ghToken, gitToken, ghToken[4:24], gitToken[6:24]} {
+		if strings.Contains(string(all), tok) {
+			t.Errorf("a token is in the state repository's history")
 		}
 	}
 	// The harness checks every stdout and stderr, comment, pull request,
