@@ -14,6 +14,7 @@ import (
 
 	"github.com/gearshift-dev/gearshift/internal/actions"
 	"github.com/gearshift-dev/gearshift/internal/gitops"
+	"github.com/gearshift-dev/gearshift/internal/proc"
 	"github.com/gearshift-dev/gearshift/internal/redact"
 	"github.com/gearshift-dev/gearshift/internal/report/inert"
 	"github.com/gearshift-dev/gearshift/internal/state"
@@ -171,6 +172,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	if err := e.maskSecrets(); err != nil {
 		fmt.Fprintf(stderr, "gearshift: %v\n", err)
 		return ExitFailure
+	}
+	if cmd.name != "version" && cmd.name != "schema" {
+		// A bad allow-list is said before anything runs, not when the
+		// first command of an apply would start.
+		if _, err := proc.Inherited(func(k string) (string, bool) { v := getenv(k); return v, v != "" }); err != nil {
+			fmt.Fprintf(stderr, "gearshift: %v\n", err)
+			return ExitFailure
+		}
 	}
 	if cmd.acts {
 		if err := e.refuseUntrusted(cmd.name); err != nil {
