@@ -2,6 +2,7 @@ package state
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -13,6 +14,8 @@ import (
 	"cuelang.org/go/cue/ast"
 	"cuelang.org/go/cue/build"
 	"cuelang.org/go/cue/parser"
+	"cuelang.org/go/mod/modfile"
+	"cuelang.org/go/mod/module"
 )
 
 // A state repository is untrusted input: whoever opens a pull request
@@ -295,4 +298,23 @@ func embedsIn(root string, f *ast.File) Diagnostics {
 		return true
 	}, nil)
 	return diags
+}
+
+// noRegistry is the loader's module registry: a state repository is
+// self-contained, and loading it never reaches the network, so a
+// dependency in cue.mod/module.cue is an error rather than a download.
+type noRegistry struct{}
+
+var errNoRegistry = errors.New("gearshift loads no CUE module from a registry: a state repository must be self-contained")
+
+func (noRegistry) ModFile(context.Context, module.Version) (*modfile.File, error) {
+	return nil, errNoRegistry
+}
+
+func (noRegistry) Fetch(context.Context, module.Version) (module.SourceLoc, error) {
+	return module.SourceLoc{}, errNoRegistry
+}
+
+func (noRegistry) ModuleVersions(context.Context, string) ([]string, error) {
+	return nil, errNoRegistry
 }

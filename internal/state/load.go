@@ -213,8 +213,9 @@ func loadEnvironment(root, name string) (*Environment, Diagnostics) {
 	}
 	defer osRoot.Close()
 	cfg := &load.Config{
-		FS:  rfs,
-		Dir: "/",
+		FS:       rfs,
+		Registry: noRegistry{},
+		Dir:      "/",
 		FromFSPath: func(p string) string {
 			return filepath.Join(root, filepath.FromSlash(strings.TrimPrefix(p, "/")))
 		},
@@ -380,10 +381,17 @@ func fromCUE(root string, v cue.Value, err error) Diagnostics {
 		}
 		format, args := e.Msg()
 		msg := fmt.Sprintf(format, args...)
-		if format == "" {
+		var inner cueerrors.Error
+		switch {
+		case format == "":
 			// A wrapped error (the loader's file system refusing a path)
 			// carries its message in the error it wraps.
 			msg = e.Error()
+		case errors.As(errors.Unwrap(e), &inner):
+			// "import failed" says why in the error it wraps.
+			if f, a := inner.Msg(); f != "" {
+				msg += ": " + fmt.Sprintf(f, a...)
+			}
 		}
 		diags = append(diags, Diagnostic{Pos: pos, Path: strings.Join(path, "."), Msg: friendly(msg)})
 	}
