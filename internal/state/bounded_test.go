@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -95,4 +98,71 @@ func TestParseByteSize(t *testing.T) {
 			t.Errorf("ParseByteSize(%q) = %d, want an error", bad, got)
 		}
 	}
+}
+
+// TestChildEnvironment: the evaluator runs with nothing of gearshift's
+// environment (no token) and under the kernel's memory limit, as /proc
+// shows while it evaluates a state that takes its whole time bound.
+func TestChildEnvironment(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc")
+	}
+	t.Setenv("GITHUB_TOKEN", "ghp_FAKEchildTOKEN0123456789")
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{"environments/dev/slow.cue": "package gearshift\n\nimport \"list\"\n\nx: [for i in list.Range(0, 3000, 1) for j in list.Range(0, 3000, 1) {i * j}]\n"})
+	done := make(chan error, 1)
+	go func() {
+		_, err := Load(context.Background(), dir, nil, Options{Limits: Limits{Memory: 256 << 20, Timeout: 3 * time.Second}})
+		done <- err
+	}()
+	var environ, limits []byte
+	for environ == nil {
+		select {
+		case err := <-done:
+			t.Fatalf("Load returned before its child was seen: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+		pid := childOf(os.Getpid())
+		if pid == 0 {
+			continue
+		}
+		e, err1 := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		l, err2 := os.ReadFile(fmt.Sprintf("/proc/%d/limits", pid))
+		if err1 == nil && err2 == nil && len(e) > 0 && strings.Contains(string(l), fmt.Sprint(256<<20+64<<20)) {
+			environ, limits = e, l
+		}
+	}
+	<-done
+	if got, want := strings.Split(strings.TrimRight(string(environ), "\x00"), "\x00"), []string{childEnv + "=1", "GOTRACEBACK=none"}; !cmp.Equal(got, want) {
+		t.Errorf("the evaluator's environment is %q, want %q", got, want)
+	}
+	var dataLimit string
+	for _, line := range strings.Split(string(limits), "\n") {
+		if strings.HasPrefix(line, "Max data size") {
+			dataLimit = strings.Join(strings.Fields(line)[3:5], " ")
+		}
+	}
+	if want := fmt.Sprintf("%d %d", 256<<20+64<<20, 256<<20+64<<20); dataLimit != want {
+		t.Errorf("the evaluator's data size limit is %q, want %q", dataLimit, want)
+	}
+}
+
+// childOf returns the pid of a child process of ppid, or 0.
+func childOf(ppid int) int {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, s := range stats {
+		b, err := os.ReadFile(s)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so split after ')'.
+		i := strings.LastIndexByte(string(b), ')')
+		f := strings.Fields(string(b)[i+1:])
+		if len(f) > 1 && f[1] == fmt.Sprint(ppid) {
+			var pid int
+			fmt.Sscan(filepath.Base(filepath.Dir(s)), &pid)
+			return pid
+		}
+	}
+	return 0
 }
