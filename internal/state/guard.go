@@ -34,15 +34,20 @@ import (
 //     plans, pull-request comments and status records.
 //
 // checkPaths enforces the first rule with Lstat on every path the loader
-// reads for an environment, before anything is read, so the message names
-// the file; repoFS enforces it again inside the loader, for the paths only
-// the loader knows (imports). checkEmbeds enforces the second on the parsed
-// files, before anything is evaluated.
+// reads for an environment, before the loader runs, so the message names
+// the link; repoFS enforces it again inside the loader (load.Config.FS),
+// for the paths only the loader knows (imports). The second rule is
+// enforced twice too: checkPaths scans the files it checks (scanEmbeds),
+// and checkEmbeds scans every file the loader parsed, imports included,
+// before anything is evaluated. CUE itself cannot be told to leave
+// embedding out (cuecontext.New always adds it in v0.17), but it reads
+// embedded files through repoFS as well.
 
 // checkPaths checks the paths the CUE loader reads to load environment
-// name of the repository at root: cue.mod/ (the module file and imported
-// packages), the .cue files of the root, of environments/ and of
-// environments/<name>, and those directories themselves.
+// name of the repository at root: cue.mod/ and everything in it (the
+// module file and imported packages); every entry of the root, of
+// environments/ and of environments/<name> (the loader opens them all, CUE
+// files or not); and those directories themselves.
 func checkPaths(root, name string) (Diagnostics, error) {
 	g, err := newGuard(root)
 	if err != nil {

@@ -137,7 +137,7 @@ func Discover(root string) ([]string, error) {
 	g, err := newGuard(root)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%s is not a gearshift state repository: %w", root, err)
+			return nil, fmt.Errorf("%s is not a gearshift state repository: no %s/ directory", root, EnvironmentsDir)
 		}
 		return nil, err
 	}
