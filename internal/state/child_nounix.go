@@ -1,0 +1,11 @@
+//go:build !unix
+
+package state
+
+import "syscall"
+
+// setHardLimit has no kernel limit to set here: the child is bounded by
+// debug.SetMemoryLimit and its watchdog only.
+func setHardLimit(int64) error { return nil }
+
+func childAttr() *syscall.SysProcAttr { return nil }
