@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -111,12 +112,16 @@ func load(t *testing.T, files map[string]string) *state.State {
 }
 
 // fakeTags lists tags from a map and counts the listings.
+// bump lists sources concurrently, hence the lock.
 type fakeTags struct {
+	mu    sync.Mutex
 	tags  map[string][]string
 	calls map[string]int
 }
 
 func (f *fakeTags) Tags(_ context.Context, url string) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.calls[url]++
 	ts, ok := f.tags[url]
 	if !ok {
