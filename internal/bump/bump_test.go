@@ -12,7 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/gearshift-dev/gearshift/internal/driver"
+	"github.com/gearshift-dev/gearshift/internal/observation"
 	"github.com/gearshift-dev/gearshift/internal/state"
 	"github.com/gearshift-dev/gearshift/internal/statusrec"
 )
@@ -241,15 +241,15 @@ func TestDiscoverOnlyDev(t *testing.T) {
 func TestPromote(t *testing.T) {
 	st := load(t, fleet)
 	at := func(d time.Duration) time.Time { return now.Add(-d) }
-	rec := &statusrec.Record{Environment: "staging", Units: map[string]driver.Observation{
+	rec := &statusrec.Record{Environment: "staging", Units: map[string]observation.Unit{
 		// soaked two days, built against fw 1.4.0: promoted with it
-		"api": {Deployed: true, Version: "1.1.0", DeployedAt: at(48 * time.Hour), Health: driver.HealthHealthy, Frameworks: map[string]string{"fw": "1.4.0"}},
+		"api": {Deployed: true, Version: "1.1.0", DeployedAt: at(48 * time.Hour), Health: observation.HealthHealthy, Frameworks: map[string]string{"fw": "1.4.0"}},
 		// only three hours: not yet
-		"web": {Deployed: true, Version: "2.1.0", DeployedAt: at(3 * time.Hour), Health: driver.HealthHealthy},
+		"web": {Deployed: true, Version: "2.1.0", DeployedAt: at(3 * time.Hour), Health: observation.HealthHealthy},
 		// breaks prod's version pattern
-		"db": {Deployed: true, Version: "3.1.0-rc.1", DeployedAt: at(72 * time.Hour), Health: driver.HealthHealthy},
+		"db": {Deployed: true, Version: "3.1.0-rc.1", DeployedAt: at(72 * time.Hour), Health: observation.HealthHealthy},
 		// unhealthy
-		"cache": {Deployed: true, Version: "1.1.0", DeployedAt: at(72 * time.Hour), Health: driver.HealthDegraded},
+		"cache": {Deployed: true, Version: "1.1.0", DeployedAt: at(72 * time.Hour), Health: observation.HealthDegraded},
 	}}
 	p, skipped, err := Promote(PromoteInput{State: st, From: "staging", To: "prod", Record: rec, Now: now})
 	if err != nil {
@@ -286,7 +286,7 @@ func TestPromote(t *testing.T) {
 	}
 
 	// Nothing soaked: no proposal. No record: an error.
-	rec.Units = map[string]driver.Observation{"api": {Deployed: true, Version: "0.8.0", DeployedAt: at(72 * time.Hour), Health: driver.HealthHealthy}}
+	rec.Units = map[string]observation.Unit{"api": {Deployed: true, Version: "0.8.0", DeployedAt: at(72 * time.Hour), Health: observation.HealthHealthy}}
 	if p, skipped, err := Promote(PromoteInput{State: st, From: "staging", To: "prod", Record: rec, Now: now}); err != nil || p != nil || !strings.Contains(skipped[0].Reason, "never goes backwards") {
 		t.Errorf("a downgrade: %+v %+v %v", p, skipped, err)
 	}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gearshift-dev/gearshift/internal/driver"
+	"github.com/gearshift-dev/gearshift/internal/observation"
 	"github.com/gearshift-dev/gearshift/internal/state"
 	"github.com/gearshift-dev/gearshift/internal/statusrec"
 )
@@ -76,7 +76,7 @@ func Promote(in PromoteInput) (*Proposal, []Skipped, error) {
 		v := obs.Version
 		soaked := in.Now.Sub(obs.DeployedAt)
 		switch {
-		case obs.Health != driver.HealthHealthy:
+		case obs.Health != observation.HealthHealthy:
 			skip(v, "%s runs %s but it is %s", in.From, v, obs.Health)
 		case in.Record.Failed[un] == v:
 			skip(v, "%s failed to deploy %s and rolled it back", in.From, v)

@@ -23,16 +23,6 @@ type ObserveOptions struct {
 	Timeout time.Duration
 }
 
-// Observed is the observation of one environment.
-type Observed struct {
-	Units map[string]Observation `json:"units"`
-	// Extra lists units deployed on the environment's targets but not
-	// declared (candidates for pruning), by target.
-	Extra map[string][]string `json:"extra,omitempty"`
-	// InventoryErrors are targets whose inventory could not be read.
-	InventoryErrors map[string]string `json:"inventory_errors,omitempty"`
-}
-
 // ObserveEnvironment observes every unit of env concurrently, each with its
 // own timeout, and, when inventory is true, lists what the targets run.
 func ObserveEnvironment(ctx context.Context, env *state.Environment, resolve Resolver, inventory bool, o ObserveOptions) Observed {

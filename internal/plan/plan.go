@@ -12,7 +12,7 @@ package plan
 import (
 	"time"
 
-	"github.com/gearshift-dev/gearshift/internal/driver"
+	"github.com/gearshift-dev/gearshift/internal/observation"
 	"github.com/gearshift-dev/gearshift/internal/state"
 )
 
@@ -138,7 +138,7 @@ type Environment struct {
 	// in an environment that does not prune.
 	Unmanaged []string `json:"unmanaged,omitempty"`
 	// Observations are what the drivers reported, by unit.
-	Observations map[string]driver.Observation `json:"observations"`
+	Observations map[string]observation.Unit `json:"observations"`
 	// ObservedFrom says where observations came from: "live", or
 	// "status" for the status record of the state repository.
 	ObservedFrom string `json:"observed_from"`

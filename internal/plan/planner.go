@@ -5,14 +5,14 @@ import (
 	"sort"
 	"time"
 
-	"github.com/gearshift-dev/gearshift/internal/driver"
+	"github.com/gearshift-dev/gearshift/internal/observation"
 	"github.com/gearshift-dev/gearshift/internal/state"
 )
 
 // Input is what the planner reads for one environment.
 type Input struct {
 	Env      *state.Environment
-	Observed driver.Observed
+	Observed observation.Environment
 	// ObservedFrom is "live" or "status".
 	ObservedFrom string
 	Now          time.Time
@@ -86,7 +86,7 @@ func Compute(in Input) *Environment {
 }
 
 // unitAction decides what u needs, or nil when it is as desired.
-func unitAction(env *state.Environment, u *state.Unit, obs driver.Observation, now time.Time) *Action {
+func unitAction(env *state.Environment, u *state.Unit, obs observation.Unit, now time.Time) *Action {
 	a := &Action{
 		Unit: u.Name, Kind: u.Kind, Target: u.Target, Strategy: u.Strategy,
 		From: obs.Version, To: u.Version, DependsOn: u.DependsOn,
@@ -117,7 +117,7 @@ func unitAction(env *state.Environment, u *state.Unit, obs driver.Observation, n
 				state.FormatDuration(age.Truncate(time.Hour)), obs.DeployedAt.UTC().Format(time.DateOnly), state.FormatDuration(maxAge))})
 		}
 	}
-	if obs.Health == driver.HealthUnhealthy || obs.Health == driver.HealthMissing {
+	if obs.Health == observation.HealthUnhealthy || obs.Health == observation.HealthMissing {
 		msg := string(obs.Health)
 		if obs.HealthDetail != "" {
 			msg = obs.HealthDetail
@@ -186,7 +186,7 @@ func compactWaves(actions []*Action) {
 	}
 }
 
-func hostVersions(hs []driver.HostObservation) string {
+func hostVersions(hs []observation.Host) string {
 	s := ""
 	for i, h := range hs {
 		if i > 0 {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/gearshift-dev/gearshift/internal/driver"
+	"github.com/gearshift-dev/gearshift/internal/observation"
 	"github.com/gearshift-dev/gearshift/internal/state"
 )
 
@@ -36,12 +36,12 @@ func fleet() *state.Environment {
 	}
 }
 
-func ok(version string, age time.Duration) driver.Observation {
-	return driver.Observation{Deployed: true, Version: version, DeployedAt: now.Add(-age), Health: driver.HealthHealthy}
+func ok(version string, age time.Duration) observation.Unit {
+	return observation.Unit{Deployed: true, Version: version, DeployedAt: now.Add(-age), Health: observation.HealthHealthy}
 }
 
-func allRunning() map[string]driver.Observation {
-	return map[string]driver.Observation{
+func allRunning() map[string]observation.Unit {
+	return map[string]observation.Unit{
 		"frontend": ok("2.0.0", day), "backend": ok("2.0.0", day), "stack": ok("2.0.0", day),
 		"zeo": ok("1.0.0", day), "planner": ok("3.0.0", day),
 	}
@@ -69,14 +69,14 @@ func TestCompute(t *testing.T) {
 	tests := []struct {
 		name  string
 		env   func(*state.Environment)
-		obs   func(map[string]driver.Observation)
+		obs   func(map[string]observation.Unit)
 		extra map[string][]string
 		want  []string
 	}{
 		{name: "as desired", want: nil},
 		{
 			name: "not deployed",
-			obs:  func(o map[string]driver.Observation) { o["zeo"] = driver.Observation{Health: driver.HealthMissing} },
+			obs:  func(o map[string]observation.Unit) { o["zeo"] = observation.Unit{Health: observation.HealthMissing} },
 			want: []string{"0 deploy zeo ->1.0.0 [not-deployed]"},
 		},
 		{
@@ -86,14 +86,14 @@ func TestCompute(t *testing.T) {
 		},
 		{
 			name: "max age",
-			obs:  func(o map[string]driver.Observation) { o["zeo"] = ok("1.0.0", 31*day) },
+			obs:  func(o map[string]observation.Unit) { o["zeo"] = ok("1.0.0", 31*day) },
 			want: []string{"0 redeploy zeo 1.0.0->1.0.0 [max-age]"},
 		},
 		{
 			name: "unhealthy",
-			obs: func(o map[string]driver.Observation) {
+			obs: func(o map[string]observation.Unit) {
 				x := ok("1.0.0", day)
-				x.Health = driver.HealthUnhealthy
+				x.Health = observation.HealthUnhealthy
 				o["zeo"] = x
 			},
 			want: []string{"0 redeploy zeo 1.0.0->1.0.0 [unhealthy]"},
@@ -103,9 +103,9 @@ func TestCompute(t *testing.T) {
 			env: func(e *state.Environment) {
 				e.Units["zeo"].Artifact = &state.Artifact{Source: "x", Checksum: "sha256:" + strings.Repeat("b", 64)}
 			},
-			obs: func(o map[string]driver.Observation) {
+			obs: func(o map[string]observation.Unit) {
 				x := ok("1.0.0", 45*day)
-				x.Health = driver.HealthUnhealthy
+				x.Health = observation.HealthUnhealthy
 				x.Checksum = "sha256:" + strings.Repeat("a", 64)
 				o["zeo"] = x
 			},
@@ -113,8 +113,8 @@ func TestCompute(t *testing.T) {
 		},
 		{
 			name: "hosts disagree",
-			obs: func(o map[string]driver.Observation) {
-				o["zeo"] = driver.Observation{Deployed: true, Health: driver.HealthHealthy, Hosts: []driver.HostObservation{
+			obs: func(o map[string]observation.Unit) {
+				o["zeo"] = observation.Unit{Deployed: true, Health: observation.HealthHealthy, Hosts: []observation.Host{
 					{Host: "h1", Version: "1.0.0"}, {Host: "h2", Version: "0.9.0"}}}
 			},
 			want: []string{"0 deploy zeo ->1.0.0 [drift]"},
@@ -155,8 +155,8 @@ func TestCompute(t *testing.T) {
 		},
 		{
 			name: "a unit that cannot be observed gets no action",
-			obs: func(o map[string]driver.Observation) {
-				o["zeo"] = driver.Observation{Error: "status command printed invalid JSON"}
+			obs: func(o map[string]observation.Unit) {
+				o["zeo"] = observation.Unit{Error: "status command printed invalid JSON"}
 				delete(o, "planner")
 			},
 			want: []string{"error planner: not observed", "error zeo: status command printed invalid JSON"},
@@ -172,7 +172,7 @@ func TestCompute(t *testing.T) {
 			if tt.obs != nil {
 				tt.obs(obs)
 			}
-			got := render(Compute(Input{Env: env, Observed: driver.Observed{Units: obs, Extra: tt.extra}, Now: now}))
+			got := render(Compute(Input{Env: env, Observed: observation.Environment{Units: obs, Extra: tt.extra}, Now: now}))
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("Compute (-want +got):\n%s", diff)
 			}
@@ -185,7 +185,7 @@ func TestSummary(t *testing.T) {
 	env.Units["zeo"].Version = "1.1.0"
 	obs := allRunning()
 	obs["stack"] = ok("2.0.0", 40*day)
-	p := &Plan{Environments: []*Environment{Compute(Input{Env: env, Observed: driver.Observed{Units: obs}, Now: now})}}
+	p := &Plan{Environments: []*Environment{Compute(Input{Env: env, Observed: observation.Environment{Units: obs}, Now: now})}}
 	p.Environments[0].Violations = []Violation{{Rule: "r", Severity: Deny}, {Rule: "w", Severity: Deny, Waived: &Waived{}}}
 	got := p.Summarize()
 	want := Summary{Deploy: 1, Redeploy: 1, Violations: 2, Blocking: 1}

@@ -14,7 +14,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/gearshift-dev/gearshift/internal/driver"
+	"github.com/gearshift-dev/gearshift/internal/observation"
 	"github.com/gearshift-dev/gearshift/internal/plan"
 	"github.com/gearshift-dev/gearshift/internal/state"
 )
@@ -32,7 +32,7 @@ const (
 // Source is the promotion source environment's observed state.
 type Source struct {
 	Env      string
-	Observed map[string]driver.Observation
+	Observed map[string]observation.Unit
 	// Err says why the source could not be observed, if it could not.
 	Err string
 }
@@ -182,7 +182,7 @@ func promotion(env *state.Environment, u *state.Unit, a *plan.Action, in Input) 
 		return deny("cannot tell whether %s ran %s: %s", pr.From, u.Version, obs.Error)
 	case obs.Version != u.Version:
 		return deny("%s runs %s, not %s: promote only what %s has soaked", pr.From, obs.Version, u.Version, pr.From)
-	case obs.Health != driver.HealthHealthy:
+	case obs.Health != observation.HealthHealthy:
 		return deny("%s runs %s but it is %s", pr.From, u.Version, obs.Health)
 	}
 	if soaked := in.Now.Sub(obs.DeployedAt); soaked < pr.Soak.Duration {

@@ -6,7 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/gearshift-dev/gearshift/internal/driver"
+	"github.com/gearshift-dev/gearshift/internal/observation"
 	"github.com/gearshift-dev/gearshift/internal/plan"
 	"github.com/gearshift-dev/gearshift/internal/state"
 )
@@ -43,15 +43,15 @@ func newEnv(mod func(*state.Environment)) *state.Environment {
 	return env
 }
 
-func running(version string, age time.Duration, h driver.Health) driver.Observation {
-	return driver.Observation{Deployed: true, Version: version, DeployedAt: now.Add(-age), Health: h}
+func running(version string, age time.Duration, h observation.Health) observation.Unit {
+	return observation.Unit{Deployed: true, Version: version, DeployedAt: now.Add(-age), Health: h}
 }
 
 // both runs as desired, deployed a day ago, healthy.
-func asDesired() map[string]driver.Observation {
-	return map[string]driver.Observation{
-		"a": running("1.0.0", days(1), driver.HealthHealthy),
-		"b": running("2.0.0", days(1), driver.HealthHealthy),
+func asDesired() map[string]observation.Unit {
+	return map[string]observation.Unit{
+		"a": running("1.0.0", days(1), observation.HealthHealthy),
+		"b": running("2.0.0", days(1), observation.HealthHealthy),
 	}
 }
 
@@ -89,8 +89,8 @@ func TestJudge(t *testing.T) {
 	tests := []struct {
 		name   string
 		env    func(*state.Environment)
-		obs    func(map[string]driver.Observation)
-		source map[string]driver.Observation
+		obs    func(map[string]observation.Unit)
+		source map[string]observation.Unit
 		want   got
 	}{
 		{
@@ -152,13 +152,13 @@ func TestJudge(t *testing.T) {
 		},
 		{
 			name: "max-age redeploys",
-			obs:  func(o map[string]driver.Observation) { o["a"] = running("1.0.0", days(31), driver.HealthHealthy) },
+			obs:  func(o map[string]observation.Unit) { o["a"] = running("1.0.0", days(31), observation.HealthHealthy) },
 			want: got{Actions: []string{"redeploy a max-age"}},
 		},
 		{
 			name: "max-age override on the unit",
 			env:  func(e *state.Environment) { m := dur(days(7)); e.Units["a"].MaxAge = &m },
-			obs:  func(o map[string]driver.Observation) { o["a"] = running("1.0.0", days(8), driver.HealthHealthy) },
+			obs:  func(o map[string]observation.Unit) { o["a"] = running("1.0.0", days(8), observation.HealthHealthy) },
 			want: got{Actions: []string{"redeploy a max-age"}},
 		},
 		{
@@ -167,7 +167,7 @@ func TestJudge(t *testing.T) {
 				e.Policies.LatestFramework = state.FrameworkDeny
 				e.Units["a"].Frameworks["fw"] = "1.3.0"
 			},
-			obs: func(o map[string]driver.Observation) { o["a"] = running("1.0.0", days(40), driver.HealthHealthy) },
+			obs: func(o map[string]observation.Unit) { o["a"] = running("1.0.0", days(40), observation.HealthHealthy) },
 			want: got{
 				Actions: []string{"redeploy a max-age denied"},
 				Violations: []string{
@@ -181,7 +181,7 @@ func TestJudge(t *testing.T) {
 			env: func(e *state.Environment) {
 				e.Units["a"].Waivers = []state.Waiver{{Rule: "max-age", Until: "2026-12-01", Reason: "freeze"}}
 			},
-			obs:  func(o map[string]driver.Observation) { o["a"] = running("1.0.0", days(40), driver.HealthHealthy) },
+			obs:  func(o map[string]observation.Unit) { o["a"] = running("1.0.0", days(40), observation.HealthHealthy) },
 			want: got{Violations: []string{"max-age warn a @environments/x/units.cue:13:3 waived"}},
 		},
 		{
@@ -226,7 +226,7 @@ func TestJudge(t *testing.T) {
 				e.Promotion = &state.Promotion{From: "staging", Soak: dur(24 * time.Hour)}
 				e.Units["a"].Version = "1.1.0"
 			},
-			source: map[string]driver.Observation{"a": running("1.1.0", 25*time.Hour, driver.HealthHealthy)},
+			source: map[string]observation.Unit{"a": running("1.1.0", 25*time.Hour, observation.HealthHealthy)},
 			want:   got{Actions: []string{"deploy a version-changed"}},
 		},
 		{
@@ -235,7 +235,7 @@ func TestJudge(t *testing.T) {
 				e.Promotion = &state.Promotion{From: "staging", Soak: dur(24 * time.Hour)}
 				e.Units["a"].Version = "1.1.0"
 			},
-			source: map[string]driver.Observation{"a": running("1.1.0", 2*time.Hour, driver.HealthHealthy)},
+			source: map[string]observation.Unit{"a": running("1.1.0", 2*time.Hour, observation.HealthHealthy)},
 			want: got{
 				Actions:    []string{"deploy a version-changed denied"},
 				Violations: []string{"promotion deny a @environments/x/units.cue:10:3"},
@@ -247,7 +247,7 @@ func TestJudge(t *testing.T) {
 				e.Promotion = &state.Promotion{From: "staging", Soak: dur(24 * time.Hour)}
 				e.Units["a"].Version = "1.1.0"
 			},
-			source: map[string]driver.Observation{"a": running("1.0.5", days(3), driver.HealthHealthy)},
+			source: map[string]observation.Unit{"a": running("1.0.5", days(3), observation.HealthHealthy)},
 			want: got{
 				Actions:    []string{"deploy a version-changed denied"},
 				Violations: []string{"promotion deny a @environments/x/units.cue:10:3"},
@@ -259,7 +259,7 @@ func TestJudge(t *testing.T) {
 				e.Promotion = &state.Promotion{From: "staging", Soak: dur(24 * time.Hour)}
 				e.Units["a"].Version = "1.1.0"
 			},
-			source: map[string]driver.Observation{"a": running("1.1.0", days(3), driver.HealthUnhealthy)},
+			source: map[string]observation.Unit{"a": running("1.1.0", days(3), observation.HealthUnhealthy)},
 			want: got{
 				Actions:    []string{"deploy a version-changed denied"},
 				Violations: []string{"promotion deny a @environments/x/units.cue:10:3"},
@@ -270,8 +270,8 @@ func TestJudge(t *testing.T) {
 			env: func(e *state.Environment) {
 				e.Promotion = &state.Promotion{From: "staging", Soak: dur(24 * time.Hour)}
 			},
-			obs:    func(o map[string]driver.Observation) { o["a"] = running("1.0.0", days(31), driver.HealthHealthy) },
-			source: map[string]driver.Observation{},
+			obs:    func(o map[string]observation.Unit) { o["a"] = running("1.0.0", days(31), observation.HealthHealthy) },
+			source: map[string]observation.Unit{},
 			want:   got{Actions: []string{"redeploy a max-age"}},
 		},
 		{
@@ -313,7 +313,7 @@ func TestJudge(t *testing.T) {
 			if tt.obs != nil {
 				tt.obs(obs)
 			}
-			p := plan.Compute(plan.Input{Env: env, Observed: driver.Observed{Units: obs}, Now: now})
+			p := plan.Compute(plan.Input{Env: env, Observed: observation.Environment{Units: obs}, Now: now})
 			var src *Source
 			if tt.source != nil {
 				src = &Source{Env: "staging", Observed: tt.source}
@@ -336,7 +336,7 @@ func TestPromotionSourceNotObserved(t *testing.T) {
 		e.Promotion = &state.Promotion{From: "staging", Soak: dur(time.Hour)}
 		e.Units["a"].Version = "1.1.0"
 	})
-	p := plan.Compute(plan.Input{Env: env, Observed: driver.Observed{Units: asDesired()}, Now: now})
+	p := plan.Compute(plan.Input{Env: env, Observed: observation.Environment{Units: asDesired()}, Now: now})
 	Judge(p, Input{Env: env, Source: &Source{Env: "staging", Err: "status record missing"}, Now: now})
 	if len(p.Violations) != 1 || p.Violations[0].Rule != Promotion || !p.Violations[0].Blocking() {
 		t.Fatalf("violations = %+v, want one blocking promotion violation", p.Violations)

@@ -13,7 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/gearshift-dev/gearshift/internal/driver"
+	"github.com/gearshift-dev/gearshift/internal/observation"
 	"github.com/gearshift-dev/gearshift/internal/plan"
 	"github.com/gearshift-dev/gearshift/internal/state"
 )
@@ -33,10 +33,10 @@ func fixture() *plan.Plan {
 			{
 				Name:         "dev",
 				ObservedFrom: "live",
-				Observations: map[string]driver.Observation{
-					"greeter": {Unit: "greeter", Deployed: true, Version: "1.2.0", DeployedAt: at.Add(-48 * time.Hour), Health: driver.HealthHealthy},
-					"ledger":  {Unit: "ledger", Deployed: true, Version: "0.9.2", DeployedAt: at.Add(-40 * 24 * time.Hour), Health: driver.HealthHealthy},
-					"portal":  {Unit: "portal", Health: driver.HealthMissing},
+				Observations: map[string]observation.Unit{
+					"greeter": {Unit: "greeter", Deployed: true, Version: "1.2.0", DeployedAt: at.Add(-48 * time.Hour), Health: observation.HealthHealthy},
+					"ledger":  {Unit: "ledger", Deployed: true, Version: "0.9.2", DeployedAt: at.Add(-40 * 24 * time.Hour), Health: observation.HealthHealthy},
+					"portal":  {Unit: "portal", Health: observation.HealthMissing},
 				},
 				Actions: []*plan.Action{
 					{Unit: "greeter", Kind: "gear", Type: plan.Deploy, Target: "local", From: "1.2.0", To: "1.3.0", Wave: 0, Applyable: true,
@@ -56,7 +56,7 @@ func fixture() *plan.Plan {
 			{
 				Name:         "prod",
 				ObservedFrom: "status",
-				Observations: map[string]driver.Observation{},
+				Observations: map[string]observation.Unit{},
 				Actions: []*plan.Action{
 					{Unit: "greeter", Kind: "gear", Type: plan.Deploy, Target: "hosts", From: "1.2.0", To: "1.3.0", Wave: 0, Denied: []string{"promotion"},
 						Reasons: []plan.Reason{{Code: plan.VersionChanged, Message: "runs 1.2.0, desired 1.3.0"}}},
@@ -182,7 +182,7 @@ func hostile() *plan.Plan {
 		Environments: []*plan.Environment{{
 			Name:         "prod",
 			ObservedFrom: "status",
-			Observations: map[string]driver.Observation{},
+			Observations: map[string]observation.Unit{},
 			Actions: []*plan.Action{
 				{Unit: "api", Kind: "gear", Type: plan.Deploy, Target: "t", From: "1.0.0", To: "1.1.0\x1b[2K\r  + deploy   db 3.0.0 -> 3.0.1", Applyable: true,
 					Reasons: []plan.Reason{{Code: plan.VersionChanged, Message: "runs 1.0.0\ndesired 1.1.0 @acme/owners"}}},

@@ -17,7 +17,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/gearshift-dev/gearshift/internal/driver"
+	"github.com/gearshift-dev/gearshift/internal/observation"
 )
 
 // FormatVersion is the version of a status record document.
@@ -31,7 +31,7 @@ type Record struct {
 	Commit    string    `json:"commit,omitempty"`
 	WrittenAt time.Time `json:"written_at"`
 	// Units are the observations after the apply, by unit.
-	Units map[string]driver.Observation `json:"units"`
+	Units map[string]observation.Unit `json:"units"`
 	// Failed lists units whose last deploy failed and were rolled back,
 	// with the version that failed: the reconciler does not retry a failed
 	// version until the desired version changes.
@@ -61,12 +61,12 @@ func Unmarshal(b []byte) (*Record, error) {
 		return nil, fmt.Errorf("status record has format_version %q, want %q", r.FormatVersion, FormatVersion)
 	}
 	if r.Units == nil {
-		r.Units = map[string]driver.Observation{}
+		r.Units = map[string]observation.Unit{}
 	}
 	return &r, nil
 }
 
 // Observed turns a record into the planner's input.
-func (r *Record) Observed() driver.Observed {
-	return driver.Observed{Units: r.Units}
+func (r *Record) Observed() observation.Environment {
+	return observation.Environment{Units: r.Units}
 }
