@@ -172,7 +172,11 @@ func loadBounded(ctx context.Context, root, name string, lim Limits) (*Environme
 		return nil, nil, ctx.Err()
 	case cctx.Err() != nil:
 		return nil, exceeded(fmt.Sprintf("the time bound of %s (--load-timeout)", lim.Timeout)), nil
-	case stdout.over, exitCode(runErr) == exitMemory, runErr != nil && strings.Contains(stderr.String(), "out of memory"):
+	case stdout.over, exitCode(runErr) == exitMemory, runErr != nil && strings.Contains(stderr.String(), "out of memory"),
+		// The runtime's own death at the kernel's limit takes several
+		// forms (out of memory, cannot allocate, a failed mmap): a child
+		// that died near its bound died of it.
+		runErr != nil && cmd.ProcessState != nil && peakRSS(cmd.ProcessState) >= int64(lim.Memory)/10*8:
 		return nil, exceeded(fmt.Sprintf("the memory bound of %s (--load-memory)", lim.Memory)), nil
 	case runErr != nil:
 		return nil, nil, fmt.Errorf("evaluating %s in a child process: %w: %s", dir, runErr, lastLines(stderr.String(), 5))

@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"os"
 	"syscall"
 )
 
@@ -23,4 +24,13 @@ func setHardLimit(bytes int64) error {
 // gearshift leaves no evaluation running.
 func childAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}
+
+// peakRSS is the most memory the exited child held, in bytes (ru_maxrss
+// is in KiB on Linux), or 0 when it is not known.
+func peakRSS(ps *os.ProcessState) int64 {
+	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
+		return ru.Maxrss << 10
+	}
+	return 0
 }

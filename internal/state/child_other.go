@@ -4,6 +4,7 @@ package state
 
 import (
 	"fmt"
+	"os"
 	"syscall"
 )
 
@@ -18,3 +19,6 @@ func setHardLimit(bytes int64) error {
 }
 
 func childAttr() *syscall.SysProcAttr { return nil }
+
+// peakRSS is not known here: only the child's own reports count.
+func peakRSS(*os.ProcessState) int64 { return 0 }
