@@ -44,6 +44,9 @@ const (
 	Unhealthy      ReasonCode = "unhealthy"
 	Drift          ReasonCode = "drift"
 	NotDeclared    ReasonCode = "not-declared"
+	// Interrupted: an earlier apply was stopped in the middle of changing
+	// the unit, so its checks (health, verify) must run again.
+	Interrupted ReasonCode = "interrupted"
 )
 
 // Reason is one reason for an action, with the facts behind it.

@@ -16,6 +16,11 @@ type Input struct {
 	// ObservedFrom is "live" or "status".
 	ObservedFrom string
 	Now          time.Time
+	// Interrupted are the units an earlier apply left in the middle of an
+	// action (its journal has the start and no end), with what it was
+	// doing. Each gets a redeploy, or its action gets the reason too, so
+	// that the unit's checks run again, judged like any other action.
+	Interrupted map[string]string
 }
 
 // Compute plans one environment: an action for every unit whose running
@@ -48,6 +53,9 @@ func Compute(in Input) *Environment {
 			}
 		}
 		a := unitAction(env, u, obs, in.Now)
+		if why, ok := in.Interrupted[name]; ok {
+			a = interrupted(a, u, obs, why)
+		}
 		if a == nil {
 			continue
 		}
@@ -127,6 +135,20 @@ func unitAction(env *state.Environment, u *state.Unit, obs observation.Unit, now
 	if len(a.Reasons) == 0 {
 		return nil
 	}
+	return a
+}
+
+// interrupted adds the reason Interrupted to a, or makes a redeploy of a
+// unit that looks as desired but whose last action never ended.
+func interrupted(a *Action, u *state.Unit, obs observation.Unit, why string) *Action {
+	if a == nil {
+		a = &Action{
+			Unit: u.Name, Kind: u.Kind, Type: Redeploy, Target: u.Target, Strategy: u.Strategy,
+			From: obs.Version, To: u.Version, DependsOn: u.DependsOn,
+			Applyable: true, Pos: u.Pos.Of("version"),
+		}
+	}
+	a.Reasons = append(a.Reasons, Reason{Interrupted, why})
 	return a
 }
 

@@ -71,7 +71,9 @@ func TestCompute(t *testing.T) {
 		env   func(*state.Environment)
 		obs   func(map[string]observation.Unit)
 		extra map[string][]string
-		want  []string
+		// interrupted are units an earlier apply left mid-action.
+		interrupted map[string]string
+		want        []string
 	}{
 		{name: "as desired", want: nil},
 		{
@@ -161,6 +163,23 @@ func TestCompute(t *testing.T) {
 			},
 			want: []string{"error planner: not observed", "error zeo: status command printed invalid JSON"},
 		},
+		{
+			name:        "an interrupted unit that looks done is redeployed",
+			interrupted: map[string]string{"planner": "run r1 was interrupted while deploying 3.0.0"},
+			want:        []string{"0 redeploy planner 3.0.0->3.0.0 [interrupted]"},
+		},
+		{
+			name:        "an interrupted unit that needs an action gets the reason too",
+			env:         func(e *state.Environment) { e.Units["zeo"].Version = "1.1.0" },
+			interrupted: map[string]string{"zeo": "run r1 was interrupted while deploying 1.1.0"},
+			want:        []string{"0 deploy zeo 1.0.0->1.1.0 [version-changed,interrupted]"},
+		},
+		{
+			name:        "an interrupted unit that cannot be observed gets no action",
+			obs:         func(o map[string]observation.Unit) { o["zeo"] = observation.Unit{Error: "timed out"} },
+			interrupted: map[string]string{"zeo": "run r1 was interrupted while deploying 1.0.0"},
+			want:        []string{"error zeo: timed out"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -172,7 +191,7 @@ func TestCompute(t *testing.T) {
 			if tt.obs != nil {
 				tt.obs(obs)
 			}
-			got := render(Compute(Input{Env: env, Observed: observation.Environment{Units: obs, Extra: tt.extra}, Now: now}))
+			got := render(Compute(Input{Env: env, Observed: observation.Environment{Units: obs, Extra: tt.extra}, Now: now, Interrupted: tt.interrupted}))
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("Compute (-want +got):\n%s", diff)
 			}
