@@ -9,7 +9,8 @@ import (
 
 // checkState runs the checks the schema cannot express: references between
 // units, targets and environments, dependency cycles, regular expressions,
-// time zones, semantic versions and waivers.
+// time zones, semantic versions, tag patterns, waivers, and what a host
+// target's driver needs of a unit.
 func checkState(st *State, opts Options) Diagnostics {
 	var diags Diagnostics
 	all, _ := Discover(st.Root)
@@ -147,10 +148,11 @@ func checkUnit(env *Environment, u *Unit, opts Options) Diagnostics {
 			at("frameworks."+fn, "%v", err)
 		}
 	}
-	if u.Track != nil && u.Track.Level != "none" {
-		if _, err := ParseVersion(u.Version); err != nil {
-			at("version", "a tracked unit needs a semantic version: %v", err)
-		}
+	if u.Track != nil {
+		diags = append(diags, checkTrack(u)...)
+	}
+	if ok && t.Host != nil {
+		diags = append(diags, checkHostUnit(env, u, t.Host)...)
 	}
 	switch u.Strategy {
 	case StrategyBlueGreen:
@@ -183,6 +185,92 @@ func checkUnit(env *Environment, u *Unit, opts Options) Diagnostics {
 		}
 		if strings.TrimSpace(w.Reason) == "" {
 			at(p+".reason", "a waiver needs a reason")
+		}
+	}
+	return diags
+}
+
+// checkTrack checks what bump needs to order a tracked unit's releases
+// (gitops.LatestVersion): a tag pattern that compiles and matches the
+// unit's version, and a semantic version where the level reads one.
+func checkTrack(u *Unit) Diagnostics {
+	var diags Diagnostics
+	at := func(path string, format string, args ...any) {
+		diags = append(diags, Diagnostic{Pos: u.Pos.Of(path), Path: join("units."+u.Name, path), Msg: fmt.Sprintf(format, args...)})
+	}
+	tr := u.Track
+	if tr.TagPattern == "" {
+		if tr.Level != "none" {
+			if _, err := ParseVersion(u.Version); err != nil {
+				at("version", "a tracked unit needs a semantic version, or a track.tagPattern for tags of another shape: %v", err)
+			}
+		}
+		return diags
+	}
+	p, err := CompileTagPattern(tr.TagPattern)
+	if err != nil {
+		at("track.tagPattern", "invalid tag pattern: %v", err)
+		return diags
+	}
+	if tr.Level == "none" {
+		return diags
+	}
+	part, ok := p.Version(u.Version)
+	if !ok {
+		at("version", "version %q does not match track.tagPattern %q, so bump cannot order it among the releases", u.Version, tr.TagPattern)
+		return diags
+	}
+	if level := tr.Level; level == "patch" || level == "minor" || level == "" {
+		if level == "" {
+			level = "minor"
+		}
+		if _, err := ParseVersion(part); err != nil {
+			// A level left to its default is not written anywhere: the
+			// pattern is what makes it wrong.
+			at := at
+			if _, ok := u.Pos["track.level"]; !ok {
+				at = func(_ string, format string, args ...any) {
+					diags = append(diags, Diagnostic{Pos: u.Pos.Of("track.tagPattern"), Path: join("units."+u.Name, "track.level"), Msg: fmt.Sprintf(format, args...)})
+				}
+			}
+			at("track.level", "track.level %s needs a semantic version in the version group of track.tagPattern, and %q of %q is not one: "+
+				"capture MAJOR.MINOR.PATCH, or use level \"major\" to take any newer release in the numeric-aware order", level, part, u.Version)
+		}
+	}
+	return diags
+}
+
+// checkHostUnit checks, at validate time, what the host driver would
+// otherwise refuse only when it deploys the unit (host.Driver.check).
+func checkHostUnit(env *Environment, u *Unit, h *HostTarget) Diagnostics {
+	var diags Diagnostics
+	add := func(posPath, path string, format string, args ...any) {
+		diags = append(diags, Diagnostic{Pos: u.Pos.Of(posPath), Path: join("units."+u.Name, path), Msg: fmt.Sprintf(format, args...)})
+	}
+	switch h.Service {
+	case "", "process":
+		if u.Run == nil || len(u.Run.Command) == 0 {
+			add("target", "run", "unit %s runs on target %s, whose service manager is process, and has no run.command to start a release with "+
+				"(or set the target's service to systemd or command)", u.Name, u.Target)
+		}
+	}
+	if u.Strategy != StrategyBlueGreen {
+		return diags
+	}
+	if u.Health != nil && u.Health.HTTP != nil && !strings.Contains(u.Health.HTTP.URL, "{port}") {
+		add("health.http.url", "health.http.url", "blue/green unit %s needs {port} in its health URL, so that the new slot is checked on its own port before the proxy switches", u.Name)
+	}
+	if h.Service == "systemd" {
+		tmpl, where := "{unit}.service", "the default"
+		if h.Systemd != nil && h.Systemd.Unit != "" {
+			tmpl = h.Systemd.Unit
+			if pos, ok := env.Pos["targets."+u.Target+".host.systemd.unit"]; ok {
+				where = pos.String()
+			}
+		}
+		if !strings.Contains(tmpl, "{slot}") {
+			add("strategy", "strategy", "blue/green unit %s on target %s needs {slot} in the target's systemd.unit (e.g. \"{unit}@{slot}.service\") so that both slots can run; it is %q (%s)",
+				u.Name, u.Target, tmpl, where)
 		}
 	}
 	return diags

@@ -293,7 +293,7 @@ func decodeEnvironment(root, name string, u cue.Value, exported []byte) (*Enviro
 
 // unitPaths are the fields of a unit whose positions messages may cite.
 func unitPaths(u *Unit) []string {
-	ps := []string{"version", "kind", "target", "strategy", "maxAge", "artifact", "artifact.checksum", "bluegreen.ports", "track", "dependsOn"}
+	ps := []string{"version", "kind", "target", "strategy", "maxAge", "artifact", "artifact.checksum", "bluegreen.ports", "track", "track.tagPattern", "track.level", "dependsOn", "health.http.url"}
 	for f := range u.Frameworks {
 		ps = append(ps, "frameworks."+f)
 	}
@@ -317,7 +317,7 @@ func environmentPaths(e *Environment) []string {
 	}
 	for t, tv := range e.Targets {
 		p := "targets." + t
-		ps = append(ps, p, p+".host", p+".host.hosts", p+".host.service", p+".exec", p+".kubernetes")
+		ps = append(ps, p, p+".host", p+".host.hosts", p+".host.service", p+".host.systemd.unit", p+".exec", p+".kubernetes")
 		_ = tv
 	}
 	return ps

@@ -271,7 +271,10 @@ type Check struct {
 type Track struct {
 	Source    string `json:"source"`
 	TagPrefix string `json:"tagPrefix,omitempty"`
-	Level     string `json:"level"`
+	// TagPattern says which tags are releases and which part of one
+	// orders them (CompileTagPattern).
+	TagPattern string `json:"tagPattern,omitempty"`
+	Level      string `json:"level"`
 }
 
 // Waiver accepts a rule's violation for a unit until a date.

@@ -64,6 +64,7 @@ units: "u%05d": {
 	frameworks: fw: "2.0.0"
 	target: "t"
 	port:   %d
+	run: command: ["./bin/serve", "--port", "{port}"]
 	verify: command: ["./bin/check", "--unit", "u%05d"]
 `, i, i%50, 20000+i%40000, i)
 				if !o.NoHealth {
