@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -33,7 +34,7 @@ func (r *runner) act(runCtx context.Context, a *plan.Action) UnitResult {
 		res.Seconds = r.o.Now().Sub(start).Seconds()
 		end := Entry{Event: EventActionEnd, Unit: a.Unit, Type: string(a.Type), From: a.From, To: a.To,
 			Release: res.Release, Result: string(res.Outcome), Error: res.Error}
-		if err := r.journal.Append(ctx, end); err != nil {
+		if err := r.ended(ctx, end); err != nil {
 			res.Error = joinMsg(res.Error, err.Error())
 			if !res.Outcome.Failure() {
 				res.Outcome = Failed
@@ -43,13 +44,13 @@ func (r *runner) act(runCtx context.Context, a *plan.Action) UnitResult {
 			r.setNotOK(a.Unit, map[Outcome]string{RolledBack: "failed and was rolled back", Failed: "failed"}[res.Outcome])
 		}
 		msg := res.Error
-		if res.Outcome == RolledBack {
+		if res.Outcome == RolledBack && res.RolledBackTo != "" {
 			msg += "; rolled back to " + res.RolledBackTo
 		}
 		r.o.Progress.Event(Event{Env: r.env.Name, Unit: a.Unit, Kind: "end", Outcome: res.Outcome, Seconds: res.Seconds, Msg: msg})
 		return res
 	}
-	d, err := r.in.Resolve(r.env, a.Target)
+	d, err := r.resolve(r.env, a.Target)
 	if err != nil {
 		res.Outcome, res.Error = Failed, err.Error()
 		return finish()
@@ -114,9 +115,9 @@ func (r *runner) deploy(ctx context.Context, d driver.Deployer, a *plan.Action, 
 		r.step(u.Name, "testing")
 		dir := req.ArtifactDir
 		if dir == "" {
-			dir = r.in.Root
+			dir = r.root
 		}
-		if err := r.check(u, u.Test, dir).run(ctx); err != nil {
+		if err := r.check(u, u.Test, dir, nil).run(ctx); err != nil {
 			res.Outcome, res.Error = Failed, "test: "+err.Error()
 			r.notify(ctx, u, res)
 			return
@@ -126,6 +127,7 @@ func (r *runner) deploy(ctx context.Context, d driver.Deployer, a *plan.Action, 
 		r.step(u.Name, verbOf(a)+" "+versions(a))
 	}
 	dr, err := d.Deploy(ctx, req)
+	res.Hosts = HostResults(dr.PerHost, nil, false)
 	if err == nil && u.Verify != nil {
 		r.step(u.Name, "verifying")
 		vu := u
@@ -135,7 +137,7 @@ func (r *runner) deploy(ctx context.Context, d driver.Deployer, a *plan.Action, 
 			c.Port = dr.Port
 			vu = &c
 		}
-		if verr := r.check(vu, u.Verify, r.in.Root).run(ctx); verr != nil {
+		if verr := r.check(vu, u.Verify, r.root, r.env.Variables).run(ctx); verr != nil {
 			err = fmt.Errorf("verify: %w", verr)
 		}
 	}
@@ -154,13 +156,13 @@ func (r *runner) deploy(ctx context.Context, d driver.Deployer, a *plan.Action, 
 		to = ""
 	}
 	if a.Type == plan.Deploy && a.From == "" {
-		res.Outcome = Failed
-		res.Error += "; nothing to roll back to: it was not deployed before"
-		r.notify(ctx, u, res)
+		r.undoFirst(ctx, d, u, res)
 		return
 	}
 	r.step(u.Name, "rolling back")
-	rb, rerr := d.Rollback(ctx, r.env, u, to)
+	// The rollback reports host by host, as the deploy did.
+	rb, rerr := d.Rollback(driver.WithEvents(ctx, req.Event), r.env, u, to)
+	res.Hosts = HostResults(dr.PerHost, rb.PerHost, true)
 	if rerr != nil {
 		res.Outcome, res.RollbackError = Failed, rerr.Error()
 	} else {
@@ -168,6 +170,27 @@ func (r *runner) deploy(ctx context.Context, d driver.Deployer, a *plan.Action, 
 		if res.RolledBackTo == "" {
 			res.RolledBackTo = to
 		}
+	}
+	r.notify(ctx, u, res)
+}
+
+// undoFirst takes back a unit's first deploy that failed: there is no
+// earlier release to return to, so the failed one is stopped and removed
+// (the driver's Rollback of a first release) and the unit is not deployed,
+// as before. A driver that cannot do that leaves the unit failed.
+func (r *runner) undoFirst(ctx context.Context, d driver.Deployer, u *state.Unit, res *UnitResult) {
+	r.step(u.Name, "stopping the failed first release")
+	rb, err := d.Rollback(ctx, r.env, u, "")
+	switch {
+	case err != nil:
+		res.Outcome = Failed
+		res.Error += "; nothing to roll back to: it was not deployed before"
+		r.note(fmt.Sprintf("%s: the failed first release could not be taken back: %v", u.Name, err))
+	case rb.Version == "":
+		res.Outcome, res.Release = RolledBack, ""
+		res.Error += "; it was not deployed before: the failed release was stopped and removed, and the unit is not deployed"
+	default:
+		res.Outcome, res.Release, res.RolledBackTo = RolledBack, rb.ReleaseID, rb.Version
 	}
 	r.notify(ctx, u, res)
 }
@@ -180,20 +203,20 @@ func verbOf(a *plan.Action) string {
 }
 
 // check makes a test or verify command: the unit's argv with {unit},
-// {port} and {version} replaced, the environment's variables (TEST_MODE=...)
-// under the check's own env, and GEARSHIFT_* naming what is checked.
-func (r *runner) check(u *state.Unit, c *state.Check, dir string) command {
+// {port} and {version} replaced, its own env and GEARSHIFT_* naming what
+// is checked. The environment's variables (TEST_MODE=blackbox_dev) are for
+// the black-box checks after the deploy (verify), under the check's own
+// env: the tests before the deploy never get them.
+func (r *runner) check(u *state.Unit, c *state.Check, dir string, variables map[string]string) command {
 	argv := make([]string, len(c.Command))
 	for i, s := range c.Command {
 		argv[i] = strings.ReplaceAll(driver.Expand(s, u.Name, u.Port), "{version}", u.Version)
 	}
-	env := map[string]string{}
-	for k, v := range r.env.Variables {
-		env[k] = v
+	env := maps.Clone(variables)
+	if env == nil {
+		env = map[string]string{}
 	}
-	for k, v := range c.Env {
-		env[k] = v
-	}
+	maps.Copy(env, c.Env)
 	env["GEARSHIFT_ENVIRONMENT"] = r.env.Name
 	env["GEARSHIFT_UNIT"] = u.Name
 	env["GEARSHIFT_VERSION"] = u.Version
@@ -223,7 +246,7 @@ func (r *runner) notify(ctx context.Context, u *state.Unit, res *UnitResult) {
 	// posts it to a chat.
 	env["GEARSHIFT_ERROR"] = redact.FromContext(ctx).String(res.Error)
 	env["GEARSHIFT_ROLLED_BACK_TO"] = res.RolledBackTo
-	c := command{argv: n.Command, dir: r.in.Root, env: env, timeout: time.Minute}
+	c := command{argv: n.Command, dir: r.root, env: env, timeout: time.Minute}
 	if err := c.run(ctx); err != nil {
 		r.note(fmt.Sprintf("notify for %s failed: %v", u.Name, err))
 	}
@@ -242,7 +265,7 @@ func (r *runner) fetch(ctx context.Context, u *state.Unit) (dir, archive, sum st
 		if !allowLocal {
 			return "", "", "", fmt.Errorf("artifact %s is a local path: target %s does not set allowLocalArtifacts", src, u.Target)
 		}
-		src = filepath.Join(r.in.Root, filepath.FromSlash(src))
+		src = filepath.Join(r.root, filepath.FromSlash(src))
 	}
 	if r.work == "" {
 		return "", "", "", errors.New("no scratch directory for artifacts")

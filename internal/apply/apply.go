@@ -3,147 +3,83 @@ package apply
 import (
 	"context"
 	"fmt"
-	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/gearshift-dev/gearshift/internal/driver"
+	"github.com/gearshift-dev/gearshift/internal/observation"
 	"github.com/gearshift-dev/gearshift/internal/plan"
 	"github.com/gearshift-dev/gearshift/internal/state"
 )
 
-// Resolver returns the deployer of one of an environment's targets.
-type Resolver func(env *state.Environment, target string) (driver.Deployer, error)
-
-// Options tune a run. The zero value is usable.
-type Options struct {
-	// Parallelism bounds the actions of one wave that run at once
-	// (DefaultParallelism).
-	Parallelism int
-	// ActionTimeout bounds one action: fetch, test, deploy, verify and
-	// rollback (DefaultActionTimeout).
-	ActionTimeout time.Duration
-	// CacheDir keeps downloaded artifacts by checksum, and the run's
-	// scratch directories ("" keeps nothing between runs).
-	CacheDir string
-	// RetryFailed deploys a version that failed and was rolled back before.
-	RetryFailed bool
-	Now         func() time.Time
-	Progress    Progress
-	Log         *slog.Logger
-}
-
-// Defaults of Options.
-const (
-	DefaultParallelism   = 8
-	DefaultActionTimeout = 30 * time.Minute
-)
-
-// Input is one environment's run: its judged plan, how to reach its
-// targets, and the lock the caller holds (its Dir holds the journal).
-type Input struct {
-	Env     *state.Environment
-	Root    string // the state repository, where commands run
-	Plan    *plan.Environment
-	Resolve Resolver
-	Lock    *Lock
-	// Failed is the previous status record's Failed map: unit -> version
-	// that failed and was rolled back.
-	Failed map[string]string
-}
-
 // runner is one environment's run in progress.
 type runner struct {
-	in      Input
+	c       *pass
 	o       Options
 	env     *state.Environment
+	root    string // the state repository, where commands run
+	resolve Resolver
+	lock    *Lock
 	journal *Journal
-	hist    History
-	work    string
+	started time.Time
+	// now is the run's one clock reading, for planning and judging.
+	now  time.Time
+	work string
+
+	// observed is the environment's one observation (haveObserved),
+	// with the units this run changed read again.
+	observed     observation.Environment
+	haveObserved bool
+	// repaired are the units the repair of an interrupted run changed.
+	repaired []string
+	resumed  []Unfinished
 
 	mu sync.Mutex
+	// hist is what the journal said when the run began, kept up to date
+	// with this run's own action ends (the failed versions).
+	hist History
+	// open are the unfinished actions of earlier runs still to be
+	// settled, by unit: the unit's action in this run settles them.
+	open map[string]Unfinished
 	// notOK are the units whose action did not succeed in this run, with
 	// why, for skipping their dependents.
 	notOK map[string]string
+	// failedBefore are the units skipped because their version failed
+	// before.
+	failedBefore map[string]bool
 }
 
-// Apply runs the applyable actions of in.Plan, wave after wave, and returns
-// what happened to every unit. The caller holds in.Lock. Apply itself only
-// fails for what makes a run unsafe (the journal cannot be read or
-// written); everything else is in the result.
-func Apply(ctx context.Context, in Input, o Options) (*EnvResult, error) {
-	if o.Parallelism <= 0 {
-		o.Parallelism = DefaultParallelism
-	}
-	if o.ActionTimeout <= 0 {
-		o.ActionTimeout = DefaultActionTimeout
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.Progress == nil {
-		o.Progress = Discard
-	}
-	if o.Log == nil {
-		o.Log = slog.New(slog.DiscardHandler)
-	}
-	started := o.Now()
-	run := in.Lock.Info().Run
-	r := &runner{in: in, o: o, env: in.Env, notOK: map[string]string{}}
-	res := &EnvResult{Name: in.Env.Name, Run: run, Started: started.UTC(), Units: []UnitResult{}}
-	defer func() { res.Seconds = o.Now().Sub(started).Seconds() }()
+func newRunner(c *pass, env *state.Environment, lock *Lock) *runner {
+	now := c.o.Now()
+	return &runner{c: c, o: c.o, env: env, root: c.req.State.Root, resolve: c.req.Drivers.Resolve, lock: lock,
+		started: now, now: now, open: map[string]Unfinished{}, notOK: map[string]string{}, failedBefore: map[string]bool{}}
+}
 
-	// 1. The journal: what earlier runs left unfinished, then our start.
-	hist, err := ReadHistory(ctx, in.Lock.Dir(), in.Env.Name)
-	if err != nil {
-		return res, err
-	}
-	if hist.Torn > 0 {
-		r.note(fmt.Sprintf("the journal has %d unreadable lines (a crash in mid-write); they were ignored", hist.Torn))
-	}
-	r.hist = hist
-	r.journal = NewJournal(in.Lock.Dir(), in.Env.Name, run, o.Now)
-	li := in.Lock.Info()
-	if err := r.journal.Append(ctx, Entry{Event: EventRunStart, Environment: in.Env.Name, Holder: li.Holder, PID: li.PID, Command: li.Command}); err != nil {
-		return res, err
-	}
-	if err := r.scratch(run); err != nil {
-		res.Errors = append(res.Errors, err.Error())
-	}
-	defer r.cleanScratch()
+func (r *runner) observer(env *state.Environment, target string) (driver.Observer, error) {
+	return r.resolve(env, target)
+}
 
-	// A run that did not end may have left temporary files of its atomic
-	// writes on the targets: sweep them before anything reads or writes.
-	if hist.Interrupted {
-		r.sweep(ctx, res)
-	}
-
-	// 2. Units the plan could not observe: their dependents wait.
-	for _, e := range in.Plan.Errors {
+// execute carries out exactly the judged plan pe, wave after wave, each
+// wave's actions in parallel (bounded). It never adds, removes or edits an
+// action: an action the policies did not allow, one whose version failed
+// before, one whose dependency did not succeed, and every action not
+// started when the run is interrupted are skipped, with why.
+func (r *runner) execute(ctx context.Context, pe *plan.Environment, res *EnvResult) {
+	for _, e := range pe.Errors {
 		r.notOK[e.Unit] = "could not be observed"
 		res.Errors = append(res.Errors, e.Unit+": "+e.Error)
 	}
-	res.BlockingViolations = in.Plan.Summarize().Blocking
-
-	// 3. Repair what an interrupted run left, before anything else.
-	actions := append([]*plan.Action(nil), in.Plan.Actions...)
-	for _, u := range hist.Unfinished {
-		rs, extra := r.resume(ctx, u, actions)
-		res.Resumed = append(res.Resumed, rs)
-		if extra != nil {
-			actions = append(actions, extra)
-		}
-	}
-
-	// 4. The waves: each wave's actions in parallel, bounded.
-	for _, wave := range waves(actions) {
+	res.BlockingViolations = pe.Summarize().Blocking
+	for _, wave := range waves(pe.Actions) {
 		results := make([]UnitResult, len(wave))
 		var wg sync.WaitGroup
-		sem := make(chan struct{}, o.Parallelism)
+		sem := make(chan struct{}, r.o.Parallelism)
 		for i, a := range wave {
 			if skip := r.skipReason(ctx, a); skip != "" {
 				results[i] = r.skipped(a, skip)
@@ -175,26 +111,24 @@ func Apply(ctx context.Context, in Input, o Options) (*EnvResult, error) {
 		for _, ur := range results {
 			res.Units = append(res.Units, ur)
 			res.Counts.add(ur)
-			if ur.Outcome == Skipped && strings.HasPrefix(ur.Reason, "denied by ") {
+			if ur.Outcome == Skipped && strings.HasPrefix(ur.Reason, deniedPrefix) {
 				res.Counts.Denied++
+			}
+			if ur.Outcome == Skipped && r.failedBefore[ur.Unit] {
+				// Not the desired state, and not a policy the user
+				// chose: the run fails, saying how to retry.
+				res.Errors = append(res.Errors, fmt.Sprintf("%s is not at its desired version: %s", ur.Unit, ur.Reason))
 			}
 		}
 	}
 	res.Interrupted = ctx.Err() != nil
-
-	// 5. The end of the run, in the journal.
-	result := "ok"
-	switch {
-	case res.Interrupted:
-		result = "interrupted"
-	case res.Failed():
-		result = "failed"
-	}
-	if err := r.journal.Append(context.WithoutCancel(ctx), Entry{Event: EventRunEnd, Result: result}); err != nil {
-		res.Errors = append(res.Errors, err.Error())
-	}
-	return res, nil
 }
+
+// Skip reasons that decide the verdict.
+const (
+	deniedPrefix = "denied by "
+	heldPrefix   = "held by "
+)
 
 // waves groups actions by wave, in order, units sorted within a wave.
 func waves(actions []*plan.Action) [][]*plan.Action {
@@ -221,20 +155,26 @@ func waves(actions []*plan.Action) [][]*plan.Action {
 func (r *runner) skipReason(ctx context.Context, a *plan.Action) string {
 	switch {
 	case len(a.Denied) > 0:
-		return "denied by " + strings.Join(a.Denied, ", ")
+		return deniedPrefix + strings.Join(a.Denied, ", ")
+	case a.HeldUntil != nil && a.HeldUntil.IsZero():
+		return heldPrefix + "the deploy windows (none opens again)"
 	case a.HeldUntil != nil:
-		return "held by the deploy window until " + a.HeldUntil.UTC().Format(time.RFC3339)
+		return heldPrefix + "the deploy window until " + a.HeldUntil.UTC().Format(time.RFC3339)
 	case !a.Applyable:
 		return "not applyable"
 	case ctx.Err() != nil:
 		return "the run was interrupted before it started"
 	}
-	if v, ok := r.in.Failed[a.Unit]; ok && a.Type != plan.Prune && v == a.To && !r.o.RetryFailed {
-		at := "in an earlier run"
-		if f, ok := r.hist.Failures[a.Unit]; ok && f.Version == v {
-			at = "at " + f.At.UTC().Format(time.RFC3339)
+	if a.Type != plan.Prune && !r.o.RetryFailed {
+		r.mu.Lock()
+		f, failed := r.hist.Failed(a.Unit, a.To)
+		if failed {
+			r.failedBefore[a.Unit] = true
 		}
-		return fmt.Sprintf("%s failed %s and was rolled back; change the desired version to retry, or --retry-failed", v, at)
+		r.mu.Unlock()
+		if failed {
+			return fmt.Sprintf("%s failed at %s and was rolled back; change the desired version to retry, or --retry-failed", a.To, f.At.UTC().Format(time.RFC3339))
+		}
 	}
 	if dep, why := r.failedDependency(a.Unit); dep != "" {
 		return fmt.Sprintf("depends on %s, which %s", dep, why)
@@ -292,137 +232,11 @@ func (r *runner) step(unit, msg string) {
 	r.o.Progress.Event(Event{Env: r.env.Name, Unit: unit, Kind: "step", Msg: msg})
 }
 
-// resume repairs a unit an earlier run left unfinished: it observes the
-// unit and, when its current release is broken, rolls it back to the
-// version it ran before the interrupted action. The unit's action of this
-// plan then runs in its wave; when the plan has none (the unit looks done),
-// a redeploy is added so that its health and verify checks do run.
-func (r *runner) resume(ctx context.Context, u Unfinished, actions []*plan.Action) (Resumed, *plan.Action) {
-	rs := Resumed{Unit: u.Unit, Run: u.Run, Started: u.Started}
-	r.note(fmt.Sprintf("resuming: %s was left unfinished by run %s at %s", u.Unit, u.Run, u.Started.UTC().Format(time.RFC3339)))
-	closeAll := func(result string) {
-		for _, run := range u.Runs {
-			if err := r.journal.Append(ctx, Entry{Event: EventActionEnd, Unit: u.Unit, Type: u.Type, From: u.From, To: u.To, Result: result, Closes: run}); err != nil {
-				r.o.Log.Warn("journal", "err", err)
-			}
-		}
-	}
-	var planned *plan.Action
-	for _, a := range actions {
-		if a.Unit == u.Unit {
-			planned = a
-		}
-	}
-	unit := r.env.Units[u.Unit]
-	if unit == nil || u.Type == string(plan.Prune) {
-		rs.Repair = "none needed: an undeclared unit is pruned by the plan if it still runs"
-		closeAll("resumed")
-		return rs, nil
-	}
-	d, err := r.in.Resolve(r.env, unit.Target)
-	if err != nil {
-		rs.Repair = "cannot repair: " + err.Error()
-		return rs, nil
-	}
-	octx, cancel := context.WithTimeout(ctx, r.o.ActionTimeout)
-	obs := d.Observe(octx, r.env, unit)
-	cancel()
-	broken := obs.Failed() || obs.Health == driver.HealthUnhealthy || obs.Health == driver.HealthMissing ||
-		(obs.Deployed && obs.Version == "")
-	var extra *plan.Action
-	switch {
-	case broken && u.From != "" && obs.Version != u.From:
-		var ok bool
-		rs.Repair, ok = r.resumeRollback(ctx, d, unit, u, obs)
-		if ok {
-			obs = driver.Observation{Unit: unit.Name, Deployed: true, Version: u.From}
-		}
-		switch {
-		case ok && planned == nil && unit.Version != u.From:
-			extra = r.resumeAction(unit, obs, actions, plan.Deploy)
-		case ok && planned != nil && planned.To != "":
-			// The plan was made before the rollback: its action now
-			// starts from the version rolled back to.
-			planned.From = u.From
-			if planned.To != u.From {
-				planned.Type = plan.Deploy
-			}
-		}
-	case planned != nil:
-		rs.Repair = fmt.Sprintf("none needed first; its planned %s runs in wave %d", planned.Type, planned.Wave)
-	case obs.Failed():
-		rs.Repair = "cannot repair: " + obs.Error
-	case !obs.Deployed || obs.Version != unit.Version:
-		rs.Repair = "deploy again"
-		extra = r.resumeAction(unit, obs, actions, plan.Deploy)
-	default:
-		rs.Repair = "redeploy, to run its checks"
-		extra = r.resumeAction(unit, obs, actions, plan.Redeploy)
-	}
-	closeAll("resumed")
-	return rs, extra
-}
-
-// resumeRollback rolls an interrupted unit back to the version it ran
-// before, journalled as an action of this run.
-func (r *runner) resumeRollback(ctx context.Context, d driver.Deployer, unit *state.Unit, u Unfinished, obs driver.Observation) (string, bool) {
-	ctx = context.WithoutCancel(ctx)
-	_ = r.journal.Append(ctx, Entry{Event: EventActionStart, Unit: unit.Name, Type: "rollback", From: obs.Version, To: u.From})
-	rctx, cancel := context.WithTimeout(ctx, r.o.ActionTimeout)
-	defer cancel()
-	r.step(unit.Name, "rolling back to "+u.From)
-	dr, err := d.Rollback(rctx, r.env, unit, u.From)
-	end := Entry{Event: EventActionEnd, Unit: unit.Name, Type: "rollback", From: obs.Version, To: u.From, Release: dr.ReleaseID, Result: "rolled-back-to"}
-	if err != nil {
-		end.Result, end.Error = string(Failed), err.Error()
-		_ = r.journal.Append(ctx, end)
-		return "rollback to " + u.From + " failed: " + err.Error(), false
-	}
-	_ = r.journal.Append(ctx, end)
-	return "its release was broken (" + describe(obs) + "); rolled back to " + u.From, true
-}
-
-func describe(o driver.Observation) string {
-	switch {
-	case o.Error != "":
-		return o.Error
-	case o.HealthDetail != "":
-		return string(o.Health) + ": " + o.HealthDetail
-	}
-	return string(o.Health)
-}
-
-// resumeAction makes the action that re-deploys an interrupted unit,
-// placed after the waves of the units it depends on.
-func (r *runner) resumeAction(u *state.Unit, obs driver.Observation, actions []*plan.Action, typ plan.ActionType) *plan.Action {
-	wave := 0
-	waveOf := map[string]int{}
-	for _, a := range actions {
-		waveOf[a.Unit] = a.Wave
-	}
-	var deps func(n string, depth int)
-	deps = func(n string, depth int) {
-		if x := r.env.Units[n]; x != nil && depth < len(r.env.Units) {
-			for _, d := range x.DependsOn {
-				if w, ok := waveOf[d]; ok {
-					wave = max(wave, w+1)
-				}
-				deps(d, depth+1)
-			}
-		}
-	}
-	deps(u.Name, 0)
-	return &plan.Action{
-		Unit: u.Name, Kind: u.Kind, Type: typ, Target: u.Target, Strategy: u.Strategy,
-		From: obs.Version, To: u.Version, Wave: wave, DependsOn: u.DependsOn, Applyable: true,
-		Reasons: []plan.Reason{{Code: "interrupted", Message: "an earlier run was interrupted while changing it"}},
-	}
-}
-
 // scratch makes this run's scratch directory for artifacts, after removing
 // what earlier runs of the environment left (we hold its lock: no run of
 // it can be using them).
-func (r *runner) scratch(run string) error {
+func (r *runner) scratch() error {
+	run := r.lock.Info().Run
 	base := r.o.CacheDir
 	if base == "" {
 		base = os.TempDir()
@@ -452,8 +266,8 @@ func (r *runner) cleanScratch() {
 // sweep asks every target's driver that can to remove what an interrupted
 // run left. A failure is reported, not fatal: the files are inert.
 func (r *runner) sweep(ctx context.Context, res *EnvResult) {
-	for _, t := range sortedTargets(r.env) {
-		d, err := r.in.Resolve(r.env, t)
+	for _, t := range slices.Sorted(maps.Keys(r.env.Targets)) {
+		d, err := r.resolve(r.env, t)
 		if err != nil {
 			continue
 		}
@@ -463,13 +277,4 @@ func (r *runner) sweep(ctx context.Context, res *EnvResult) {
 			}
 		}
 	}
-}
-
-func sortedTargets(env *state.Environment) []string {
-	ts := make([]string, 0, len(env.Targets))
-	for t := range env.Targets {
-		ts = append(ts, t)
-	}
-	sort.Strings(ts)
-	return ts
 }

@@ -73,14 +73,13 @@ func newFixture(t *testing.T, units ...*state.Unit) *fixture {
 	return &fixture{dir: dir, env: env, lock: lock}
 }
 
-func (f *fixture) input(actions ...*plan.Action) Input {
-	return Input{
-		Env: f.env, Root: f.dir, Lock: f.lock,
-		Plan: &plan.Environment{Name: "dev", Actions: actions},
-		Resolve: func(env *state.Environment, target string) (driver.Deployer, error) {
-			return &execdrv.Driver{Target: env.Targets[target].Exec, Dir: f.dir}, nil
-		},
-	}
+func (f *fixture) resolve(env *state.Environment, target string) (driver.Deployer, error) {
+	return &execdrv.Driver{Target: env.Targets[target].Exec, Dir: f.dir}, nil
+}
+
+// apply carries out exactly the given actions.
+func (f *fixture) apply(ctx context.Context, o Options, actions ...*plan.Action) (*EnvResult, error) {
+	return applyPlan(ctx, f.env, f.dir, f.lock, f.resolve, o, actions...)
 }
 
 func deploy(unit string, wave int) *plan.Action {
@@ -99,7 +98,7 @@ func TestParallelismBound(t *testing.T) {
 	}
 	f := newFixture(t, units...)
 	start := time.Now()
-	res, err := Apply(context.Background(), f.input(actions...), Options{Parallelism: 3, CacheDir: t.TempDir()})
+	res, err := f.apply(context.Background(), Options{Parallelism: 3, CacheDir: t.TempDir()}, actions...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +135,7 @@ func TestInterrupt(t *testing.T) {
 			cancel()
 		}
 	})
-	res, err := Apply(ctx, f.input(deploy("a", 0), deploy("b", 1)), Options{Progress: progress, CacheDir: t.TempDir()})
+	res, err := f.apply(ctx, Options{Progress: progress, CacheDir: t.TempDir()}, deploy("a", 0), deploy("b", 1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +178,7 @@ func TestArtifacts(t *testing.T) {
 		t.Fatal(err)
 	}
 	cache := t.TempDir()
-	res, err := Apply(context.Background(), f.input(deploy("good", 0), deploy("nosum", 0), deploy("local", 0)), Options{CacheDir: cache})
+	res, err := f.apply(context.Background(), Options{CacheDir: cache}, deploy("good", 0), deploy("nosum", 0), deploy("local", 0))
 	if err != nil {
 		t.Fatal(err)
 	}

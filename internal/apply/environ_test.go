@@ -52,7 +52,7 @@ func TestCommandsEnvironment(t *testing.T) {
 	f.env.Variables = map[string]string{"TEST_MODE": "blackbox"}
 	f.env.Notify = &state.Command{Command: []string{"./notify.sh"}, Env: map[string]string{"NOTIFY_TO": "ops"}}
 	f.env.Targets["scripts"].Exec.Env = map[string]string{"TARGET_VAR": "exec"}
-	res, err := Apply(context.Background(), f.input(deploy("web", 0)), Options{CacheDir: t.TempDir(), ActionTimeout: time.Minute})
+	res, err := f.apply(context.Background(), Options{CacheDir: t.TempDir(), ActionTimeout: time.Minute}, deploy("web", 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,9 @@ func TestCommandsEnvironment(t *testing.T) {
 	for name, want := range map[string]map[string]string{
 		"status": {"TARGET_VAR": "exec", "GEARSHIFT_ACTION": "status", "GEARSHIFT_UNIT": "web"},
 		"deploy": {"TARGET_VAR": "exec", "GEARSHIFT_ACTION": "deploy", "GEARSHIFT_VERSION": "1.0.0"},
-		"test":   {"TEST_MODE": "blackbox", "CHECK": "test", "GEARSHIFT_UNIT": "web"},
+		// The environment's variables are for the black-box tests after
+		// the deploy: the tests before it get only their own env.
+		"test":   {"CHECK": "test", "GEARSHIFT_UNIT": "web"},
 		"verify": {"TEST_MODE": "blackbox", "CHECK": "verify", "GEARSHIFT_UNIT": "web"},
 		"notify": {"NOTIFY_TO": "ops", "GEARSHIFT_OUTCOME": "failed"},
 	} {

@@ -9,11 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/gearshift-dev/gearshift/internal/redact"
+	"github.com/gearshift-dev/gearshift/internal/state"
 )
 
 // Journal events.
@@ -128,17 +130,25 @@ type Unfinished struct {
 	Started time.Time
 }
 
-// Failure is the last failed-and-rolled-back deploy of a unit.
+// Failure is a version of a unit that failed and was rolled back (or that
+// gearshift rollback left), and when.
 type Failure struct {
 	Version string
 	At      time.Time
 }
 
 // History is what a new run needs from the journal.
+//
+// The journal is the one memory of failed versions: it lives beside the
+// lock (on the first host of a host target), so every machine that applies
+// the environment sees the same failures.
 type History struct {
 	Unfinished []Unfinished
-	// Failures are the last rolled-back version of each unit.
-	Failures map[string]Failure
+	// Failures are, by unit, every version that failed and was rolled
+	// back, oldest first. A failure is forgotten once a deploy of that
+	// version or of a later one succeeds: the desired version has moved
+	// past it.
+	Failures map[string][]Failure
 	// Torn counts lines that did not parse (a crash in mid-write).
 	Torn int
 	// Interrupted reports that the last run started did not end: it may
@@ -148,7 +158,7 @@ type History struct {
 
 // ReadHistory reads env's journal in dir. A missing journal is empty.
 func ReadHistory(ctx context.Context, dir Dir, env string) (History, error) {
-	h := History{Failures: map[string]Failure{}}
+	h := History{Failures: map[string][]Failure{}}
 	b, err := dir.ReadFile(ctx, JournalFile(env))
 	if errors.Is(err, fs.ErrNotExist) {
 		return h, nil
@@ -181,20 +191,7 @@ func ReadHistory(ctx context.Context, dir Dir, env string) (History, error) {
 				run = e.Closes
 			}
 			delete(open, run+"\x00"+e.Unit)
-			switch Outcome(e.Result) {
-			case RolledBack:
-				// A deploy that was rolled back failed at its To; a
-				// manual rollback marks the version it left.
-				v := e.To
-				if e.Type == "rollback" {
-					v = e.From
-				}
-				h.Failures[e.Unit] = Failure{Version: v, At: e.Time}
-			case Deployed, Redeployed:
-				if f, ok := h.Failures[e.Unit]; ok && f.Version == e.To {
-					delete(h.Failures, e.Unit)
-				}
-			}
+			h.remember(e)
 		}
 	}
 	// One entry per unit: the newest run, the oldest known previous
@@ -229,6 +226,57 @@ func ReadHistory(ctx context.Context, dir Dir, env string) (History, error) {
 		return a.Unit < b.Unit
 	})
 	return h, nil
+}
+
+// remember updates the failed versions with an action's end: a deploy
+// that was rolled back failed at its To, and a manual rollback marks the
+// version it left; a deploy that succeeds forgets the failures of its
+// version and of every older one (the desired version moved past them).
+func (h *History) remember(e Entry) {
+	switch Outcome(e.Result) {
+	case RolledBack:
+		v := e.To
+		if e.Type == "rollback" {
+			v = e.From
+		}
+		if v == "" {
+			return
+		}
+		fs := slices.DeleteFunc(h.Failures[e.Unit], func(f Failure) bool { return f.Version == v })
+		h.Failures[e.Unit] = append(fs, Failure{Version: v, At: e.Time})
+	case Deployed, Redeployed:
+		fs := slices.DeleteFunc(h.Failures[e.Unit], func(f Failure) bool {
+			return state.CompareVersions(f.Version, e.To) <= 0
+		})
+		if len(fs) == 0 {
+			delete(h.Failures, e.Unit)
+		} else {
+			h.Failures[e.Unit] = fs
+		}
+	}
+}
+
+// Failed returns the failure of unit's version, if that version failed
+// and has not been forgotten.
+func (h History) Failed(unit, version string) (Failure, bool) {
+	for _, f := range h.Failures[unit] {
+		if f.Version == version {
+			return f, true
+		}
+	}
+	return Failure{}, false
+}
+
+// FailedVersions are the remembered failed versions by unit, for the
+// status record.
+func (h History) FailedVersions() map[string][]string {
+	out := map[string][]string{}
+	for u, fs := range h.Failures {
+		for _, f := range fs {
+			out[u] = append(out[u], f.Version)
+		}
+	}
+	return out
 }
 
 // entryStart is how every entry's JSON begins (Time is Entry's first

@@ -48,13 +48,67 @@ func TestReadHistory(t *testing.T) {
 	}
 	want := History{
 		Unfinished: []Unfinished{{Run: "B", Runs: []string{"A", "B"}, Unit: "db", Type: "rollback", From: "5", To: "5", Started: at(11)}},
-		Failures:   map[string]Failure{"web": {Version: "2", At: at(4)}, "api": {Version: "2", At: at(21)}},
+		Failures:   map[string][]Failure{"web": {{Version: "2", At: at(4)}}, "api": {{Version: "2", At: at(21)}}},
 		Torn:       1,
 		// Run B started and never ended.
 		Interrupted: true,
 	}
 	if diff := cmp.Diff(h, want); diff != "" {
 		t.Errorf("history (-got +want):\n%s", diff)
+	}
+}
+
+// TestFailureMemory keeps every failed version of a unit until a deploy of
+// it or of a later version succeeds: 1.0.6 failing does not erase 1.0.5,
+// and a manual rollback marks the version it left.
+func TestFailureMemory(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	end := func(s int, typ, from, to, result string) Entry {
+		return Entry{Run: "A", Event: EventActionEnd, Unit: "api", Type: typ, From: from, To: to, Result: result, Time: at(s)}
+	}
+	tests := []struct {
+		name    string
+		entries []Entry
+		want    []Failure
+	}{
+		{"two failed versions are both kept",
+			[]Entry{end(1, "deploy", "1.0.4", "1.0.5", "rolled-back"), end(2, "deploy", "1.0.4", "1.0.6", "rolled-back")},
+			[]Failure{{"1.0.5", at(1)}, {"1.0.6", at(2)}}},
+		{"a failed version that fails again is kept once, with its last time",
+			[]Entry{end(1, "deploy", "1.0.4", "1.0.5", "rolled-back"), end(2, "deploy", "1.0.4", "1.0.5", "rolled-back")},
+			[]Failure{{"1.0.5", at(2)}}},
+		{"a success forgets its version and the older ones",
+			[]Entry{end(1, "deploy", "1.0.4", "1.0.5", "rolled-back"), end(2, "deploy", "1.0.4", "1.0.7", "rolled-back"),
+				end(3, "deploy", "1.0.4", "1.0.6", "deployed")},
+			[]Failure{{"1.0.7", at(2)}}},
+		{"a success past every failure forgets them all",
+			[]Entry{end(1, "deploy", "1.0.4", "1.0.5", "rolled-back"), end(3, "deploy", "1.0.4", "1.0.8", "deployed")},
+			nil},
+		{"a manual rollback marks the version it left; an unchanged one nothing",
+			[]Entry{end(1, "rollback", "2.6.1", "2.6.0", "rolled-back"), end(2, "rollback", "2.6.0", "2.6.0", "unchanged")},
+			[]Failure{{"2.6.1", at(1)}}},
+		{"a settled unfinished action is no failure",
+			[]Entry{end(1, "deploy", "1.0.4", "1.0.5", "resumed")},
+			nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := LocalDir(t.TempDir())
+			for _, e := range tt.entries {
+				if err := NewJournal(d, "dev", e.Run, nil).Append(ctx, e); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h, err := ReadHistory(ctx, d, "dev")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(h.Failures["api"], tt.want); diff != "" {
+				t.Errorf("failures (-got +want):\n%s", diff)
+			}
+		})
 	}
 }
 
@@ -99,7 +153,7 @@ func TestJournalAfterTornLine(t *testing.T) {
 			}
 			want := History{
 				Unfinished:  []Unfinished{{Run: "B", Runs: []string{"B"}, Unit: "db", Type: "deploy", From: "5", To: "6", Started: t0.Add(63 * time.Second)}},
-				Failures:    map[string]Failure{"web": {Version: "2", At: t0.Add(62 * time.Second)}},
+				Failures:    map[string][]Failure{"web": {{Version: "2", At: t0.Add(62 * time.Second)}}},
 				Torn:        1,
 				Interrupted: true,
 			}
@@ -136,7 +190,7 @@ func TestReadHistoryGluedLine(t *testing.T) {
 	}
 	want := History{
 		Unfinished:  []Unfinished{{Run: "B", Runs: []string{"B"}, Unit: "db", Type: "deploy", From: "5", To: "6", Started: time.Date(2026, 11, 22, 10, 1, 0, 0, time.UTC)}},
-		Failures:    map[string]Failure{},
+		Failures:    map[string][]Failure{},
 		Torn:        1,
 		Interrupted: true,
 	}

@@ -46,10 +46,9 @@ func TestUnpackLimit(t *testing.T) {
 	apply := func(from, to string, b []byte) *EnvResult {
 		unit.Version = to
 		unit.Artifact = &state.Artifact{Source: filepath.Join(dir, "app-{version}.tar.gz"), Checksum: sum(b), MaxUnpackedSize: "1MiB"}
-		in := Input{Env: env, Root: dir, Lock: lock,
-			Plan:    &plan.Environment{Name: "dev", Actions: []*plan.Action{{Unit: "app", Type: plan.Deploy, Target: "local", From: from, To: to, Applyable: true}}},
-			Resolve: func(*state.Environment, string) (driver.Deployer, error) { return d, nil }}
-		res, err := Apply(context.Background(), in, Options{CacheDir: cache})
+		resolve := func(*state.Environment, string) (driver.Deployer, error) { return d, nil }
+		res, err := applyPlan(context.Background(), env, dir, lock, resolve, Options{CacheDir: cache},
+			&plan.Action{Unit: "app", Type: plan.Deploy, Target: "local", From: from, To: to, Applyable: true})
 		if err != nil {
 			t.Fatal(err)
 		}

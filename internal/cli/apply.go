@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"github.com/gearshift-dev/gearshift/internal/apply"
 	"github.com/gearshift-dev/gearshift/internal/driver"
 	"github.com/gearshift-dev/gearshift/internal/gitops"
+	"github.com/gearshift-dev/gearshift/internal/plan"
 	"github.com/gearshift-dev/gearshift/internal/report"
 	"github.com/gearshift-dev/gearshift/internal/state"
 	"github.com/gearshift-dev/gearshift/internal/statusrec"
@@ -81,13 +81,13 @@ func applyCmd() *command {
 	}
 }
 
-// apply is the data flow of apply: load -> lock -> observe -> plan ->
-// judge -> render the plan -> apply each environment -> status record ->
-// render the result. The ref is checked before anything is locked; the
-// locks are taken before observing, so that the plan is made from a state
-// no other run is changing.
+// apply parses nothing more and computes nothing itself: it loads the
+// state, builds the drivers once, hands the run to apply.Reconcile (ref ->
+// lock -> journal -> repair -> observe -> plan -> judge -> execute ->
+// status record, per environment), prints each judged plan and the
+// result, publishes the status records on the status branch and maps the
+// verdict to the exit code.
 func (e *env) apply(ctx context.Context, names []string, f applyFlags) error {
-	start := e.now()
 	st, err := e.loadAll(ctx)
 	if err != nil {
 		return err
@@ -100,100 +100,42 @@ func (e *env) apply(ctx context.Context, names []string, f applyFlags) error {
 			return state.Diagnostics{{Pos: state.Pos{File: state.EnvironmentsDir + "/" + n}, Msg: fmt.Sprintf("no environment %q (have %s)", n, strings.Join(st.Names(), ", "))}}
 		}
 	}
-	// An environment deploys only from its declared branch or tag pattern.
-	// A state directory that is not a git checkout has no ref to check.
 	c, err := e.checkout(ctx)
 	if err != nil {
 		return err
 	}
-	if c.Commit != "" {
-		for _, n := range names {
-			df := st.Environments[n].DeployFrom
-			if err := gitops.RefAllowed(c.Ref, c.IsTag, df.Branch, df.Tag); err != nil {
-				return fmt.Errorf("environment %s refuses %s at %s: %w (check out its ref, or pass --ref)", n, describeRef(c), shortHash(c.Commit), err)
-			}
-		}
-	}
-
-	stateDir := f.lock.dir(e)
 	cacheDir := f.cacheDir
 	if cacheDir == "" {
 		cacheDir = xdgDir(e, "XDG_CACHE_HOME", ".cache")
 	}
-	ds := newDrivers(st.Root)
+	ds := newDrivers(st.Root, e.now)
 	defer ds.Close()
 	progress, closeProgress := e.progress()
 	defer closeProgress()
 
-	run := apply.NewRunID(e.now())
-	locks, err := e.lockAll(ctx, st, names, run, stateDir, ds, f.lock, progress)
+	req := e.applyRequest(st, names, c, ds, f.lock)
+	result, records, err := apply.Reconcile(ctx, req, apply.Options{
+		Parallelism: f.parallelism, ActionTimeout: f.actionTimeout, CacheDir: cacheDir,
+		Observe:     driver.ObserveOptions{Parallelism: f.observe.parallelism, Timeout: f.observe.timeout},
+		RetryFailed: f.retryFailed, Now: e.now, Progress: progress, Log: e.log,
+		Planned: func(pe *plan.Environment) {
+			if e.output == "text" {
+				report.Text(e.stdout, &plan.Plan{FormatVersion: plan.FormatVersion, GeneratedAt: e.now().UTC(), Environments: []*plan.Environment{pe}}, report.Style{Color: e.color})
+				fmt.Fprintln(e.stdout)
+			}
+		},
+	})
 	if err != nil {
+		if apply.IsLocked(err) {
+			return withCode(ExitLocked, err)
+		}
 		return err
-	}
-	defer func() {
-		for _, l := range locks {
-			if err := l.Release(context.WithoutCancel(ctx)); err != nil {
-				fmt.Fprintf(e.stderr, "gearshift apply: %v\n", err)
-			}
-		}
-	}()
-
-	pr, err := e.planState(ctx, st, names, f.observe)
-	if err != nil {
-		return err
-	}
-	if e.output == "text" {
-		if err := report.Text(e.stdout, pr.plan, report.Style{Color: e.color}); err != nil {
-			return err
-		}
-		fmt.Fprintln(e.stdout)
-	}
-
-	result := &apply.Result{FormatVersion: apply.FormatVersion}
-	var records []*statusrec.Record
-	for i, pe := range pr.plan.Environments {
-		env := pr.state.Environments[pe.Name]
-		statusFile := ""
-		var failed map[string]string
-		if stateDir != "" {
-			statusFile = apply.StatusFile(stateDir, env.Name)
-			prev, err := apply.ReadStatusFile(statusFile)
-			if err != nil {
-				return fmt.Errorf("status record of %s: %w", env.Name, err)
-			}
-			if prev != nil {
-				failed = prev.Failed
-			}
-		}
-		in := apply.Input{Env: env, Root: pr.state.Root, Plan: pe, Resolve: ds.deployer, Lock: locks[i], Failed: failed}
-		res, err := apply.Apply(ctx, in, apply.Options{
-			Parallelism: f.parallelism, ActionTimeout: f.actionTimeout, CacheDir: cacheDir,
-			RetryFailed: f.retryFailed, Now: e.now, Progress: progress, Log: e.log,
-		})
-		if err != nil {
-			return fmt.Errorf("%s: %w", env.Name, err)
-		}
-		if statusFile != "" {
-			rec, err := e.writeStatusFile(context.WithoutCancel(ctx), env, ds, f.observe, statusFile, res)
-			if err != nil {
-				res.Errors = append(res.Errors, "status record: "+err.Error())
-			} else {
-				records = append(records, rec)
-			}
-		}
-		result.Add(res)
 	}
 	// The status branch lets pull-request plans judge with what runs,
 	// without target credentials. A failure to write it is reported; the
 	// apply itself stands.
-	statusErr := error(nil)
-	if c.Commit != "" && len(records) > 0 {
-		if statusErr = writeStatus(context.WithoutCancel(ctx), e, c, records); statusErr != nil {
-			fmt.Fprintf(e.stderr, "gearshift apply: status branch %s: %v\n", e.statusBranch, statusErr)
-		}
-	}
+	statusErr := e.publishStatus(ctx, c, records, "apply")
 	closeProgress()
-	result.Seconds = e.now().Sub(start).Seconds()
 	if e.output == "json" {
 		err = result.JSON(e.stdout)
 	} else {
@@ -203,12 +145,37 @@ func (e *env) apply(ctx context.Context, names []string, f applyFlags) error {
 		return err
 	}
 	switch {
-	case result.Failed(), statusErr != nil:
+	case apply.VerdictOf(result) == apply.VerdictFailed, statusErr != nil:
 		return withCode(ExitFailure, nil)
-	case result.Denied():
+	case apply.VerdictOf(result) == apply.VerdictHeld:
 		return withCode(ExitDenied, nil)
 	}
 	return nil
+}
+
+// applyRequest is what apply and rollback hand to package apply.
+func (e *env) applyRequest(st *state.State, names []string, c *gitops.Checkout, ds *drivers, lf lockFlags) apply.Request {
+	return apply.Request{
+		State: st, Names: names, Checkout: c,
+		Drivers:  apply.Drivers{Resolve: ds.deployer, Connect: ds.pool.Get},
+		StateDir: lf.dir(e),
+		Command:  append([]string{"gearshift"}, os.Args[1:]...),
+		Lock:     apply.LockOptions{Timeout: lf.timeout, BreakStale: lf.breakLock},
+	}
+}
+
+// publishStatus writes the records to the status branch of a state
+// repository that is a git checkout; a failure is said on stderr and
+// returned.
+func (e *env) publishStatus(ctx context.Context, c *gitops.Checkout, records []*statusrec.Record, cmd string) error {
+	if c == nil || c.Commit == "" || len(records) == 0 {
+		return nil
+	}
+	err := writeStatus(context.WithoutCancel(ctx), e, c, records)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "gearshift %s: status branch %s: %v\n", cmd, e.statusBranch, err)
+	}
+	return err
 }
 
 // loadForApply loads the named environments from the checked-out state
@@ -219,70 +186,6 @@ func (e *env) loadForApply(ctx context.Context, names []string) (*state.State, e
 		return nil, err
 	}
 	return state.Load(ctx, c.Dir, names, state.Options{Now: e.now, Limits: e.loadLimits, KeepExpiredWaivers: true})
-}
-
-// lockAll takes the lock of every named environment, in order, or none:
-// a run that cannot have them all releases what it took and exits 5.
-func (e *env) lockAll(ctx context.Context, st *state.State, names []string, run, stateDir string, ds *drivers, lf lockFlags, progress apply.Progress) ([]*apply.Lock, error) {
-	info := apply.NewLockInfo(run, append([]string{"gearshift"}, os.Args[1:]...), e.now())
-	var locks []*apply.Lock
-	release := func() {
-		for _, l := range locks {
-			l.Release(context.WithoutCancel(ctx))
-		}
-	}
-	for _, n := range names {
-		env := st.Environments[n]
-		dir, err := apply.LockDir(ctx, env, stateDir, ds.pool.Get)
-		if err != nil {
-			release()
-			return nil, err
-		}
-		l, err := apply.Acquire(ctx, dir, n, info, apply.LockOptions{
-			Timeout: lf.timeout, BreakStale: lf.breakLock, Now: e.now,
-			Broke: func(old apply.LockInfo, why string) {
-				progress.Event(apply.Event{Env: n, Kind: "note", Msg: fmt.Sprintf("broke the stale lock of %s (pid %d, run %s): %s", old.Holder, old.PID, old.Run, why)})
-			},
-		})
-		if err != nil {
-			release()
-			var le *apply.LockedError
-			if errors.As(err, &le) {
-				return nil, withCode(ExitLocked, err)
-			}
-			return nil, err
-		}
-		locks = append(locks, l)
-	}
-	return locks, nil
-}
-
-// writeStatusFile observes the environment afresh and writes its status
-// record to the local state directory. (The status branch of the state
-// repository is written from the same apply.StatusRecord.)
-func (e *env) writeStatusFile(ctx context.Context, env *state.Environment, ds *drivers, of observeFlags, file string, res *apply.EnvResult) (*statusrec.Record, error) {
-	prev, err := apply.ReadStatusFile(file)
-	if err != nil {
-		return nil, err
-	}
-	obs := driver.ObserveEnvironment(ctx, env, ds.resolve, false, driver.ObserveOptions{Parallelism: of.parallelism, Timeout: of.timeout})
-	desired := map[string]string{}
-	for n, u := range env.Units {
-		desired[n] = u.Version
-	}
-	rec := apply.StatusRecord(env.Name, obs, desired, prev, res, e.now())
-	return rec, apply.WriteStatusFile(file, rec)
-}
-
-// describeRef names the checked-out ref for messages.
-func describeRef(c *gitops.Checkout) string {
-	switch {
-	case c.Ref == "":
-		return "a detached HEAD"
-	case c.IsTag:
-		return "tag " + c.Ref
-	}
-	return "branch " + c.Ref
 }
 
 // progress reports on stderr: live lines on a terminal, one line per event

@@ -38,116 +38,68 @@ func rollbackCmd() *command {
 	}
 }
 
-// rollback is the data flow of rollback: load -> lock -> observe the unit
-// -> journal -> driver.Rollback -> journal -> status record. The version
-// rolled back from is remembered as failed, so that the next apply does
-// not redeploy it until the desired version changes (or --retry-failed).
+// rollback parses nothing more and computes nothing itself: package
+// apply rolls back under the lock, with apply's journal protocol, and
+// refuses a rollback that would change nothing; this prints what happened,
+// publishes the status record and opens the pull request.
 func (e *env) rollback(ctx context.Context, envName, unit, to string, openPR bool, timeout time.Duration, lf lockFlags) error {
 	st, err := e.loadForApply(ctx, []string{envName})
 	if err != nil {
 		return err
 	}
-	env := st.Environments[envName]
-	u := env.Units[unit]
+	if st.Environments[envName] == nil {
+		return fmt.Errorf("no environment %q", envName)
+	}
+	u := st.Environments[envName].Units[unit]
 	if u == nil {
 		return fmt.Errorf("no unit %q in %s", unit, envName)
 	}
-	ds := newDrivers(st.Root)
+	c, err := e.checkout(ctx)
+	if err != nil {
+		return err
+	}
+	ds := newDrivers(st.Root, e.now)
 	defer ds.Close()
 	progress, closeProgress := e.progress()
 	defer closeProgress()
-	stateDir := lf.dir(e)
-	run := apply.NewRunID(e.now())
-	locks, err := e.lockAll(ctx, st, []string{envName}, run, stateDir, ds, lf, progress)
-	if err != nil {
-		return err
-	}
-	lock := locks[0]
-	defer func() {
-		if err := lock.Release(context.WithoutCancel(ctx)); err != nil {
-			fmt.Fprintf(e.stderr, "gearshift rollback: %v\n", err)
-		}
-	}()
-	d, err := ds.deployer(env, u.Target)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
-	defer cancel()
-	before := d.Observe(ctx, env, u)
-	if before.Failed() {
-		return fmt.Errorf("%s: %s", unit, before.Error)
-	}
-	j := apply.NewJournal(lock.Dir(), envName, run, e.now)
-	li := lock.Info()
-	if err := j.Append(ctx, apply.Entry{Event: apply.EventRunStart, Environment: envName, Holder: li.Holder, PID: li.PID, Command: li.Command}); err != nil {
-		return err
-	}
-	if err := j.Append(ctx, apply.Entry{Event: apply.EventActionStart, Unit: unit, Type: "rollback", From: before.Version, To: to}); err != nil {
-		return err
-	}
-	progress.Event(apply.Event{Env: envName, Unit: unit, Kind: "start", Msg: "rolling back from " + before.Version})
-	start := e.now()
-	res, rerr := d.Rollback(ctx, env, u, to)
-	end := apply.Entry{Event: apply.EventActionEnd, Unit: unit, Type: "rollback", From: before.Version, To: res.Version, Release: res.ReleaseID, Result: string(apply.RolledBack)}
-	outcome := apply.RolledBack
-	if rerr != nil {
-		end.Result, end.Error, outcome = string(apply.Failed), rerr.Error(), apply.Failed
-	}
-	progress.Event(apply.Event{Env: envName, Unit: unit, Kind: "end", Outcome: outcome, Seconds: e.now().Sub(start).Seconds(), Msg: end.Error})
+	// A rollback is not refused for the checked-out ref: it returns to
+	// what ran, whatever the state says.
+	req := e.applyRequest(st, []string{envName}, nil, ds, lf)
+	rb, err := apply.Rollback(ctx, req, unit, to, apply.Options{ActionTimeout: timeout, Now: e.now, Progress: progress, Log: e.log})
 	closeProgress()
-	jerr := j.Append(ctx, end)
-	runEnd := "ok"
-	if rerr != nil {
-		runEnd = "failed"
+	if rb != nil && rb.Record != nil {
+		rb.Record.Commit = c.Commit
+		e.publishStatus(ctx, c, []*statusrec.Record{rb.Record}, "rollback")
 	}
-	if err := j.Append(ctx, apply.Entry{Event: apply.EventRunEnd, Result: runEnd}); err != nil && jerr == nil {
-		jerr = err
-	}
-	if rerr != nil {
-		return fmt.Errorf("%s in %s: %w", unit, envName, rerr)
-	}
-	if stateDir != "" {
-		// The version rolled back from is marked failed: apply does not
-		// redeploy it until the desired version changes.
-		file := apply.StatusFile(stateDir, envName)
-		envRes := &apply.EnvResult{Units: []apply.UnitResult{{Unit: unit, Outcome: apply.RolledBack, To: before.Version}}}
-		rec, err := e.writeStatusFile(ctx, env, ds, observeFlags{parallelism: 32, timeout: 30 * time.Second}, file, envRes)
-		if err != nil {
-			fmt.Fprintf(e.stderr, "gearshift rollback: status record: %v\n", err)
-		} else if c, cerr := e.checkout(ctx); cerr == nil && c.Commit != "" {
-			if err := writeStatus(ctx, e, c, []*statusrec.Record{rec}); err != nil {
-				fmt.Fprintf(e.stderr, "gearshift rollback: status branch %s: %v\n", e.statusBranch, err)
-			}
+	if err != nil {
+		if apply.IsLocked(err) {
+			return withCode(ExitLocked, err)
 		}
+		return err
 	}
-	version := res.Version
+	version := rb.To
 	if version == "" {
 		version = "its previous release"
 	}
-	fmt.Fprintf(e.stdout, "Rolled back %s in %s from %s to %s", unit, envName, orNone(before.Version), version)
-	if res.ReleaseID != "" {
-		fmt.Fprintf(e.stdout, " (release %s)", res.ReleaseID)
+	fmt.Fprintf(e.stdout, "Rolled back %s in %s from %s to %s", unit, envName, orNone(rb.From), version)
+	if rb.Release != "" {
+		fmt.Fprintf(e.stdout, " (release %s)", rb.Release)
 	}
 	fmt.Fprintln(e.stdout)
-	if before.Version == u.Version {
-		fmt.Fprintf(e.stdout, "%s %s is marked failed: apply will not redeploy it until the desired version changes (or --retry-failed).\n", unit, before.Version)
+	if rb.MarkedFailed {
+		fmt.Fprintf(e.stdout, "%s %s is marked failed: apply will not redeploy it until the desired version changes (or --retry-failed).\n", unit, rb.From)
 	}
-	if openPR && res.Version != "" && res.Version != u.Version {
+	if openPR && rb.To != "" && rb.To != u.Version {
 		// Make the state repository say what now runs, so that the
 		// reconciler does not bring the bad version back.
-		c, err := e.checkout(ctx)
-		if err != nil {
-			return err
-		}
-		reason := fmt.Sprintf("%s %s was rolled back to %s in %s by gearshift rollback.", unit, before.Version, res.Version, envName)
-		pr, err := openVersionPR(ctx, e, c, envName, unit, res.Version, reason)
+		reason := fmt.Sprintf("%s %s was rolled back to %s in %s by gearshift rollback.", unit, rb.From, rb.To, envName)
+		pr, err := openVersionPR(ctx, e, c, envName, unit, rb.To, reason)
 		if err != nil {
 			return fmt.Errorf("rolled back, but the pull request failed: %w", err)
 		}
-		fmt.Fprintf(e.stdout, "Pull request #%d sets %s in %s to %s: %s\n", pr.Number, unit, envName, res.Version, pr.URL)
+		fmt.Fprintf(e.stdout, "Pull request #%d sets %s in %s to %s: %s\n", pr.Number, unit, envName, rb.To, pr.URL)
 	}
-	return jerr
+	return nil
 }
 
 func orNone(v string) string {

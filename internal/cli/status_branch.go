@@ -80,30 +80,11 @@ func readStatus(ctx context.Context, e *env, c *gitops.Checkout) (*statusRecords
 
 // noRecord is the observation error of a unit whose environment has no
 // status record: the plan says so, and it does not fail the run.
-const noRecord = "not observed: no status record"
+const noRecord = statusrec.NoRecord
 
-// observed is env's observation as its record tells it. A unit the record
-// does not list was not declared when the record was written, so it is not
-// deployed. Without a record every unit is "not observed".
+// observed is env's observation as its record tells it (statusrec.Observed).
 func (sr *statusRecords) observed(env *state.Environment) driver.Observed {
-	out := driver.Observed{Units: make(map[string]driver.Observation, len(env.Units))}
-	r, ok := sr.records[env.Name]
-	for _, un := range env.UnitNames() {
-		switch {
-		case sr.errs[env.Name] != nil:
-			out.Units[un] = driver.Observation{Unit: un, Health: driver.HealthUnknown, Error: "not observed: " + sr.errs[env.Name].Error()}
-		case !ok:
-			out.Units[un] = driver.Observation{Unit: un, Health: driver.HealthUnknown,
-				Error: fmt.Sprintf("%s of %s yet on %s", noRecord, env.Name, sr.branch)}
-		default:
-			o, found := r.Units[un]
-			if !found {
-				o = driver.Observation{Unit: un, Health: driver.HealthMissing}
-			}
-			out.Units[un] = o
-		}
-	}
-	return out
+	return statusrec.Observed(env, sr.records[env.Name], sr.errs[env.Name], sr.branch)
 }
 
 // statusRepo is what gitops reads and writes the status branch of: the URL
