@@ -118,7 +118,7 @@ func TestPlanInActions(t *testing.T) {
 		t.Errorf("outputs = %v", got)
 	}
 	var doc map[string]any
-	if b, err := os.ReadFile(got["plan_json"]); err != nil || json.Unmarshal(b, &doc) != nil || doc["format_version"] != "1" {
+	if b, err := os.ReadFile(got["plan_json"]); err != nil || json.Unmarshal(b, &doc) != nil || doc["format_version"] != "2" {
 		t.Errorf("plan_json %s: %v", got["plan_json"], err)
 	}
 	if b, _ := os.ReadFile(summary); !strings.Contains(string(b), "## ⛔ gearshift plan") {
@@ -166,6 +166,8 @@ func TestPlanInActionsHugeComment(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.git.CreateRepo("state", "main", files)
+	// An empty record: every unit is to be deployed, 1500 rows of details.
+	writeRecords(t, h, &statusrec.Record{Environment: "dev"})
 	number := h.gh.AddIssue()
 	inActions(t, h, number, false)
 	h.mustRun(0, "plan", "--repo", h.git.URL("state"), "--from-status")
@@ -174,7 +176,7 @@ func TestPlanInActionsHugeComment(t *testing.T) {
 		t.Fatalf("%d comments, want 1", len(comments))
 	}
 	body := comments[0].Body
-	if len(body) > 65536 || !strings.Contains(body, "truncated") || !strings.Contains(body, "| dev | 0 | 0 | 0 | 0 | 0 | 0 | 1500 |") {
+	if len(body) > 65536 || !strings.Contains(body, "truncated") || !strings.Contains(body, "| dev | 1500 | 0 | 0 | 0 | 0 | 0 | 0 |") {
 		t.Errorf("comment of %d bytes:\n%.2000s", len(body), body)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -40,9 +39,14 @@ func (o *observeFlags) add(fs *pflag.FlagSet) {
 type drivers struct {
 	root string
 	pool *host.Pool
+	// now is the run's clock (GEARSHIFT_NOW): the times drivers record,
+	// such as the deployed_at a rollback renews, come from it.
+	now func() time.Time
 }
 
-func newDrivers(root string) *drivers { return &drivers{root: root, pool: host.NewPool()} }
+func newDrivers(root string, now func() time.Time) *drivers {
+	return &drivers{root: root, pool: host.NewPool(), now: now}
+}
 
 func (d *drivers) Close() error { return d.pool.Close() }
 
@@ -53,7 +57,7 @@ func (d *drivers) resolve(env *state.Environment, target string) (driver.Observe
 	}
 	switch {
 	case t.Host != nil:
-		return &host.Driver{Name: target, Target: t.Host, Connect: d.pool.Connector()}, nil
+		return &host.Driver{Name: target, Target: t.Host, Connect: d.pool.Connector(), Now: d.now}, nil
 	case t.Exec != nil:
 		return &execdrv.Driver{Target: t.Exec, Dir: d.root}, nil
 	case t.Kubernetes != nil:
@@ -127,7 +131,7 @@ func (e *env) planState(ctx context.Context, st *state.State, names []string, of
 			return nil, state.Diagnostics{{Pos: state.Pos{File: state.EnvironmentsDir + "/" + n}, Msg: fmt.Sprintf("no environment %q", n)}}
 		}
 	}
-	ds := newDrivers(st.Root)
+	ds := newDrivers(st.Root, e.now)
 	defer ds.Close()
 	now := e.now()
 	oo := driver.ObserveOptions{Parallelism: of.parallelism, Timeout: of.timeout}
@@ -153,7 +157,7 @@ func (e *env) planState(ctx context.Context, st *state.State, names []string, of
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		pe := plan.Compute(plan.Input{Env: env, Observed: obs, ObservedFrom: observedFrom, Now: now})
+		pe := plan.Compute(plan.Input{Env: env, Observed: obs, ObservedFrom: observedFrom, StatusRecord: records.recordOf(n), Now: now})
 		var src *policy.Source
 		if pr := env.Promotion; pr != nil {
 			if st.Environments[pr.From] == nil {
@@ -246,28 +250,35 @@ func planCmd() *command {
 				}
 			}
 			s := p.Summarize()
-			if of.fromStatus {
-				// An environment without a record yet is said in the
-				// plan; it does not make the run fail.
-				s.Errors -= unrecorded(p)
+			for _, pe := range p.Environments {
+				if pe.Unrecorded() {
+					// An environment never applied has no record yet:
+					// the plan says so plainly, and a pull request that
+					// adds it is not failed for it.
+					es := pe.Summarize()
+					s.Errors -= es.Errors
+				}
 			}
 			return planExit(s, detailed)
 		},
 	}
 }
 
-// unrecorded counts the units of a --from-status plan whose environment
-// has no status record yet.
-func unrecorded(p *plan.Plan) int {
-	n := 0
-	for _, e := range p.Environments {
-		for _, ue := range e.Errors {
-			if strings.HasPrefix(ue.Error, noRecord) {
-				n++
-			}
-		}
+// recordOf describes the status record env was planned from; nil for a
+// live plan (sr nil).
+func (sr *statusRecords) recordOf(env string) *plan.StatusRecord {
+	if sr == nil {
+		return nil
 	}
-	return n
+	out := &plan.StatusRecord{Branch: sr.branch}
+	if err := sr.errs[env]; err != nil {
+		out.Error = err.Error()
+		return out
+	}
+	if r := sr.records[env]; r != nil {
+		out.Found, out.WrittenAt, out.Commit = true, r.WrittenAt, r.Commit
+	}
+	return out
 }
 
 // planExit maps a plan to the exit codes of the contract: a deny is 3, a

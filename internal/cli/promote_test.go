@@ -82,9 +82,10 @@ func TestPlanFromStatus(t *testing.T) {
 	h.git.CreateRepo("state", "main", stateRepo(h))
 	url := h.git.URL("state")
 
-	// No record at all: every unit "not observed", exit 0.
+	// No record at all: every unit "not observed" (none counts as
+	// observed), exit 0.
 	out := h.mustRun(0, "plan", "dev", "--repo", url, "--from-status")
-	if !strings.Contains(out, "Environment dev (2 units observed status)") || !strings.Contains(out, "not observed: no status record of dev yet on gearshift/status") {
+	if !strings.Contains(out, "Environment dev (0 of 2 units observed status)") || !strings.Contains(out, "not observed: no status record of dev yet on gearshift/status") {
 		t.Errorf("plan without records:\n%s", out)
 	}
 

@@ -2,11 +2,16 @@ package cli
 
 import (
 	"context"
+	"io"
+	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/gearshift-dev/gearshift/internal/driver"
+	"github.com/gearshift-dev/gearshift/internal/observation"
+	"github.com/gearshift-dev/gearshift/internal/plan"
 	"github.com/gearshift-dev/gearshift/internal/report"
+	"github.com/gearshift-dev/gearshift/internal/state"
 )
 
 func statusCmd() *command {
@@ -22,32 +27,58 @@ func statusCmd() *command {
 			if err != nil {
 				return err
 			}
-			ds := newDrivers(st.Root)
+			ds := newDrivers(st.Root, e.now)
 			defer ds.Close()
 			now := e.now()
 			s := &report.Status{FormatVersion: report.StatusFormatVersion, GeneratedAt: now.UTC()}
 			for _, n := range st.Names() {
 				env := st.Environments[n]
 				obs := driver.ObserveEnvironment(ctx, env, ds.resolve, false, driver.ObserveOptions{Parallelism: of.parallelism, Timeout: of.timeout})
-				for _, un := range env.UnitNames() {
-					u := env.Units[un]
-					o := obs.Units[un]
-					row := report.StatusRow{Environment: n, Unit: un, Desired: u.Version, Running: o.Version,
-						DeployedAt: o.DeployedAt, Health: string(o.Health), Error: o.Error}
-					if !o.DeployedAt.IsZero() {
-						row.Age = int64(now.Sub(o.DeployedAt).Seconds())
-					}
-					row.Drift = o.Error == "" && (!o.Deployed || o.Version != u.Version)
-					for _, w := range u.Waivers {
-						row.Waivers = append(row.Waivers, w.Rule+"@"+w.Until)
-					}
-					s.Rows = append(s.Rows, row)
+				if err := ctx.Err(); err != nil {
+					return err
 				}
+				s.Rows = append(s.Rows, statusRows(env, obs, now)...)
 			}
 			if e.output == "json" {
-				return report.StatusJSON(e.stdout, s)
+				err = report.StatusJSON(e.stdout, s)
+			} else {
+				err = e.untrusted(func(w io.Writer) error { return report.StatusText(w, s, report.Style{Color: e.color}) })
 			}
-			return report.StatusText(e.stdout, s, report.Style{Color: e.color})
+			if err != nil {
+				return err
+			}
+			// Like plan: a unit that could not be observed fails the run,
+			// since nothing can be said of it.
+			for _, r := range s.Rows {
+				if !r.Observed || r.Error != "" {
+					return withCode(ExitFailure, nil)
+				}
+			}
+			return nil
 		},
 	}
+}
+
+// statusRows is the status matrix of one environment. Drift comes from
+// plan.Assess, the rule plan uses, so that status and plan never disagree.
+func statusRows(env *state.Environment, obs observation.Environment, now time.Time) []report.StatusRow {
+	var rows []report.StatusRow
+	for _, un := range env.UnitNames() {
+		u := env.Units[un]
+		o, found := obs.Units[un]
+		as := plan.Assess(env, u, o, found, now)
+		row := report.StatusRow{Environment: env.Name, Unit: un, Desired: u.Version,
+			Health: string(observation.HealthUnknown), Observed: as.Observed, Drift: as.Drift, Error: as.Error}
+		if as.Observed {
+			row.Running, row.DeployedAt, row.Health = o.Version, o.DeployedAt, string(o.Health)
+			if !o.DeployedAt.IsZero() {
+				row.Age = int64(now.Sub(o.DeployedAt).Seconds())
+			}
+		}
+		for _, w := range u.Waivers {
+			row.Waivers = append(row.Waivers, w.Rule+"@"+w.Until)
+		}
+		rows = append(rows, row)
+	}
+	return rows
 }

@@ -17,8 +17,11 @@ import (
 )
 
 // FormatVersion is the version of the plan's JSON document. Bump it when a
-// consumer would have to change.
-const FormatVersion = "1"
+// consumer would have to change. 2: a unit that was not observed is in
+// not_observed and no longer in observations (where it read "deployed":
+// false); an environment planned from a status record says which
+// (status_record).
+const FormatVersion = "2"
 
 // ActionType is what an action does to a unit.
 type ActionType string
@@ -134,17 +137,45 @@ type Environment struct {
 	Name       string      `json:"name"`
 	Actions    []*Action   `json:"actions"`
 	Violations []Violation `json:"violations"`
-	// Errors are the units that could not be observed: they get no
-	// action until they can be.
+	// Errors are the units whose observation failed, wholly or in part
+	// (a host of several), and targets whose inventory could not be read.
 	Errors []UnitError `json:"errors,omitempty"`
+	// NotObserved are the declared units nothing is known of (a timeout,
+	// a driver error, no status record): they get no action until they
+	// can be observed, and "no action" does not mean "as desired".
+	NotObserved []string `json:"not_observed,omitempty"`
 	// Unmanaged are units that run on the targets but are not declared,
 	// in an environment that does not prune.
 	Unmanaged []string `json:"unmanaged,omitempty"`
-	// Observations are what the drivers reported, by unit.
+	// Observations are what the drivers reported, by unit, for the units
+	// that were observed (not those in NotObserved).
 	Observations map[string]observation.Unit `json:"observations"`
 	// ObservedFrom says where observations came from: "live", or
 	// "status" for the status record of the state repository.
 	ObservedFrom string `json:"observed_from"`
+	// StatusRecord is the record observations came from when ObservedFrom
+	// is "status".
+	StatusRecord *StatusRecord `json:"status_record,omitempty"`
+}
+
+// StatusRecord is the status record an environment was planned from (plan
+// --from-status): which, and how old, so that a reader can judge it.
+type StatusRecord struct {
+	Branch string `json:"branch"`
+	// Found is false when the environment has no record on Branch yet,
+	// or it could not be read (Error): its units are not observed.
+	Found     bool      `json:"found"`
+	WrittenAt time.Time `json:"written_at,omitzero"`
+	// Commit is the state repository commit the recorded apply was of.
+	Commit string `json:"commit,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+// Unrecorded reports whether e was planned from a status branch that has
+// no record of it yet (an environment never applied): not a failure of
+// the plan, but nothing is known of its units.
+func (e *Environment) Unrecorded() bool {
+	return e.StatusRecord != nil && !e.StatusRecord.Found && e.StatusRecord.Error == ""
 }
 
 // Plan is the plan of one or more environments.
@@ -164,6 +195,8 @@ type Summary struct {
 	Violations int `json:"violations"`
 	Blocking   int `json:"blocking"`
 	Errors     int `json:"errors"`
+	// NotObserved counts the declared units nothing is known of.
+	NotObserved int `json:"not_observed"`
 }
 
 // Summarize counts p.
@@ -184,6 +217,7 @@ func (s *Summary) add(o Summary) {
 	s.Violations += o.Violations
 	s.Blocking += o.Blocking
 	s.Errors += o.Errors
+	s.NotObserved += o.NotObserved
 }
 
 // Summarize counts one environment's plan.
@@ -211,8 +245,10 @@ func (e *Environment) Summarize() Summary {
 		}
 	}
 	s.Errors = len(e.Errors)
+	s.NotObserved = len(e.NotObserved)
 	return s
 }
 
-// HasChanges reports whether any action is planned.
+// HasChanges reports whether any action is planned. A plan without changes
+// says nothing of the units in NotObserved.
 func (s Summary) HasChanges() bool { return s.Deploy+s.Redeploy+s.Prune > 0 }

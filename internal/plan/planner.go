@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"maps"
 	"sort"
 	"time"
 
@@ -15,6 +16,9 @@ type Input struct {
 	Observed observation.Environment
 	// ObservedFrom is "live" or "status".
 	ObservedFrom string
+	// StatusRecord describes the status record observations came from
+	// (ObservedFrom "status"), nil when live.
+	StatusRecord *StatusRecord
 	Now          time.Time
 	// Interrupted are the units an earlier apply left in the middle of an
 	// action (its journal has the start and no end), with what it was
@@ -32,27 +36,30 @@ func Compute(in Input) *Environment {
 		Name:         env.Name,
 		Actions:      []*Action{},
 		Violations:   []Violation{},
-		Observations: in.Observed.Units,
+		Observations: make(map[string]observation.Unit, len(in.Observed.Units)),
 		ObservedFrom: in.ObservedFrom,
+		StatusRecord: in.StatusRecord,
 	}
+	maps.Copy(out.Observations, in.Observed.Units)
 	if out.ObservedFrom == "" {
 		out.ObservedFrom = "live"
 	}
 	waves := Waves(env)
 	for _, name := range env.UnitNames() {
 		u := env.Units[name]
-		obs, ok := in.Observed.Units[name]
-		if !ok {
-			out.Errors = append(out.Errors, UnitError{Unit: name, Error: "not observed"})
+		obs, found := in.Observed.Units[name]
+		as := Assess(env, u, obs, found, in.Now)
+		if as.Error != "" {
+			out.Errors = append(out.Errors, UnitError{Unit: name, Error: as.Error})
+		}
+		if !as.Observed {
+			// Nothing is known of it: no action, and no observation
+			// that would claim it is not deployed.
+			out.NotObserved = append(out.NotObserved, name)
+			delete(out.Observations, name)
 			continue
 		}
-		if obs.Failed() {
-			out.Errors = append(out.Errors, UnitError{Unit: name, Error: obs.Error})
-			if !obs.Deployed {
-				continue
-			}
-		}
-		a := unitAction(env, u, obs, in.Now)
+		a := as.Action
 		if why, ok := in.Interrupted[name]; ok {
 			a = interrupted(a, u, obs, why)
 		}

@@ -215,3 +215,91 @@ func TestSummary(t *testing.T) {
 		t.Error("HasChanges() = false")
 	}
 }
+
+// TestNotObserved: units nothing is known of are listed as not observed,
+// get no action and no observation (which would read "deployed": false),
+// and count in the summary; a partly observed unit is planned from what was
+// seen, with its error.
+func TestNotObserved(t *testing.T) {
+	env := fleet()
+	obs := allRunning()
+	obs["zeo"] = observation.Unit{Unit: "zeo", Health: observation.HealthUnknown, Error: "observe timed out after 1s"}
+	delete(obs, "planner")
+	partly := ok("1.9.0", day)
+	partly.Error = "h2: connection refused"
+	obs["stack"] = partly
+	e := Compute(Input{Env: env, Observed: observation.Environment{Units: obs}, Now: now})
+	if diff := cmp.Diff([]string{"planner", "zeo"}, e.NotObserved); diff != "" {
+		t.Errorf("NotObserved (-want +got):\n%s", diff)
+	}
+	for _, n := range e.NotObserved {
+		if _, ok := e.Observations[n]; ok {
+			t.Errorf("Observations holds %s, which was not observed", n)
+		}
+	}
+	if _, ok := obs["zeo"]; !ok {
+		t.Error("Compute changed its input's observations")
+	}
+	want := []string{"0 deploy stack 1.9.0->2.0.0 [version-changed]",
+		"error planner: not observed", "error stack: h2: connection refused", "error zeo: observe timed out after 1s"}
+	if diff := cmp.Diff(want, render(e)); diff != "" {
+		t.Errorf("Compute (-want +got):\n%s", diff)
+	}
+	p := &Plan{Environments: []*Environment{e}}
+	if s := p.Summarize(); s.NotObserved != 2 || s.Errors != 3 || s.Deploy != 1 {
+		t.Errorf("Summarize() = %+v, want 2 not observed, 3 errors, 1 deploy", s)
+	}
+}
+
+// TestAssess is the one drift rule of plan and status: what runs differs
+// from what is desired (not deployed, other version, other artifact, hosts
+// that disagree); age and health are reasons but not drift; a unit not
+// observed has no drift at all (unknown), not "no drift".
+func TestAssess(t *testing.T) {
+	yes, no := new(bool), new(bool)
+	*yes = true
+	sum := func(c string) string { return "sha256:" + strings.Repeat(c, 64) }
+	tests := []struct {
+		name     string
+		obs      observation.Unit
+		found    bool
+		observed bool
+		drift    *bool
+		action   string
+	}{
+		{name: "as desired", obs: ok("1.0.0", day), found: true, observed: true, drift: no},
+		{name: "no observation", found: false, observed: false},
+		{name: "timed out", obs: observation.Unit{Health: observation.HealthUnknown, Error: "observe timed out after 1s"}, found: true, observed: false},
+		{name: "not deployed", obs: observation.Unit{Health: observation.HealthMissing}, found: true, observed: true, drift: yes, action: "deploy"},
+		{name: "other version", obs: ok("0.9.0", day), found: true, observed: true, drift: yes, action: "deploy"},
+		{name: "other artifact", obs: func() observation.Unit { o := ok("1.0.0", day); o.Checksum = sum("a"); return o }(), found: true, observed: true, drift: yes, action: "redeploy"},
+		{name: "hosts disagree", obs: observation.Unit{Deployed: true, Hosts: []observation.Host{{Host: "a", Version: "1.0.0"}, {Host: "b"}}}, found: true, observed: true, drift: yes, action: "deploy"},
+		{name: "too old", obs: ok("1.0.0", 31*day), found: true, observed: true, drift: no, action: "redeploy"},
+		{name: "unhealthy", obs: func() observation.Unit { o := ok("1.0.0", day); o.Health = observation.HealthUnhealthy; return o }(), found: true, observed: true, drift: no, action: "redeploy"},
+		{name: "partly observed", obs: func() observation.Unit { o := ok("0.9.0", day); o.Error = "h2: refused"; return o }(), found: true, observed: true, drift: yes, action: "deploy"},
+	}
+	env := fleet()
+	u := env.Units["zeo"]
+	u.Artifact = &state.Artifact{Source: "x", Checksum: sum("b")}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Assess(env, u, tt.obs, tt.found, now)
+			if got.Observed != tt.observed {
+				t.Errorf("Observed = %v, want %v", got.Observed, tt.observed)
+			}
+			if diff := cmp.Diff(tt.drift, got.Drift); diff != "" {
+				t.Errorf("Drift (-want +got):\n%s", diff)
+			}
+			action := ""
+			if got.Action != nil {
+				action = string(got.Action.Type)
+			}
+			if action != tt.action {
+				t.Errorf("Action = %q, want %q", action, tt.action)
+			}
+			if !got.Observed && got.Error == "" {
+				t.Error("a unit not observed has no error saying why")
+			}
+		})
+	}
+}

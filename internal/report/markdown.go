@@ -92,21 +92,57 @@ func markdownHead(p *plan.Plan, o MarkdownOptions) string {
 	case s.HasChanges():
 		icon = "📝"
 	}
-	fmt.Fprintf(&b, "## %s gearshift plan\n\n**%s**\n\n", icon, SummaryLine(s))
+	title := "gearshift plan"
+	if s.NotObserved > 0 {
+		// Zero actions over units nothing is known of is not "no changes".
+		title += ": incomplete, " + plural(s.NotObserved, "unit", "units") + " not observed"
+	}
+	fmt.Fprintf(&b, "## %s %s\n\n**%s**\n\n", icon, title, SummaryLine(s))
+	b.WriteString(markdownRecords(p))
 	b.WriteString("| environment | deploy | redeploy | prune | held | violations | denied | not observed |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, e := range p.Environments {
 		es := e.Summarize()
-		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %d |\n", mdEscape(e.Name), es.Deploy, es.Redeploy, es.Prune, es.Held, es.Violations, es.Blocking, es.Errors)
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %d |\n", mdEscape(e.Name), es.Deploy, es.Redeploy, es.Prune, es.Held, es.Violations, es.Blocking, es.NotObserved)
 	}
 	return b.String()
+}
+
+// markdownRecords says, for a plan made from status records (a pull
+// request's), which record each environment was planned from and how old
+// it was, and plainly when there was none: a reviewer must not read "no
+// changes" into an environment nothing is known of.
+func markdownRecords(p *plan.Plan) string {
+	var b strings.Builder
+	for _, e := range p.Environments {
+		r := e.StatusRecord
+		switch {
+		case r == nil:
+			continue
+		case r.Found:
+			fmt.Fprintf(&b, "- %s: planned from its status record %s\n", mdEscape(e.Name), mdEscape(recordText(r, p.GeneratedAt.Sub(r.WrittenAt))))
+		case e.Unrecorded():
+			fmt.Fprintf(&b, "- ⚠️ **%s has no status record on %s yet**: its %s not observed, so this plan cannot say what would change there. The first `gearshift apply` of %s writes one.\n",
+				mdEscape(e.Name), code(r.Branch), plural(len(e.NotObserved), "unit was", "units were"), mdEscape(e.Name))
+		default:
+			fmt.Fprintf(&b, "- ⚠️ **%s: its status record could not be read**: its %s not observed. %s\n",
+				mdEscape(e.Name), plural(len(e.NotObserved), "unit was", "units were"), mdEscape(r.Error))
+		}
+	}
+	if b.Len() == 0 {
+		return ""
+	}
+	return b.String() + "\n"
 }
 
 func markdownViolations(p *plan.Plan, o MarkdownOptions) string {
 	var b strings.Builder
 	n := 0
 	for _, e := range p.Environments {
-		n += len(e.Violations) + len(e.Errors)
+		n += len(e.Violations)
+		if !e.Unrecorded() {
+			n += len(e.Errors)
+		}
 	}
 	if n == 0 {
 		return ""
@@ -132,6 +168,10 @@ func markdownViolations(p *plan.Plan, o MarkdownOptions) string {
 			}
 			b.WriteString("\n")
 		}
+		if e.Unrecorded() {
+			// Said once in the head, not once per unit.
+			continue
+		}
 		for _, u := range e.Errors {
 			fmt.Fprintf(&b, "- ❗ could not observe %s/%s: %s\n", mdEscape(e.Name), code(u.Unit), mdEscape(u.Error))
 		}
@@ -145,7 +185,7 @@ func markdownDetails(e *plan.Environment) string {
 	fmt.Fprintf(&b, "\n<details><summary><b>%s</b>: %d to deploy, %d to redeploy, %d to prune (observed %s)</summary>\n\n",
 		mdEscape(e.Name), es.Deploy, es.Redeploy, es.Prune, mdEscape(e.ObservedFrom))
 	if len(e.Actions) == 0 {
-		b.WriteString("No changes: every unit runs as desired.\n")
+		b.WriteString(mdEscape(noChanges(e, Style{})) + "\n")
 	} else {
 		b.WriteString("| wave | action | unit | from | to | why | applyable |\n|---:|---|---|---|---|---|---|\n")
 		for _, a := range e.Actions {

@@ -51,7 +51,8 @@ func fixture() *plan.Plan {
 				Violations: []plan.Violation{
 					{Rule: "latest-framework", Severity: plan.Bump, Unit: "ledger", Message: "built against gearframe 1.3.0, latest is 1.4.0: needs a bump pull request (gearshift bump)", Pos: p("environments/dev/units.cue", 17)},
 				},
-				Errors: []plan.UnitError{{Unit: "zeo", Error: "status command printed invalid JSON: unexpected EOF"}},
+				Errors:      []plan.UnitError{{Unit: "zeo", Error: "status command printed invalid JSON: unexpected EOF"}},
+				NotObserved: []string{"zeo"},
 			},
 			{
 				Name:         "prod",
@@ -191,7 +192,8 @@ func hostile() *plan.Plan {
 				{Rule: "latest-framework", Severity: plan.Deny, Unit: "api", Message: "built against fw 1.3.0, latest is 1.4.0", Pos: pos,
 					Waived: &plan.Waived{Until: "2026-12-01", Reason: "ok\x1b[2K\r  [deny] latest-framework db: forged\nsecond line, ping @acme/owners ![x](http://evil/) [click](http://evil) <img src=x> see #12"}},
 			},
-			Errors: []plan.UnitError{{Unit: "db", Error: "status.sh: exit status 1: \x1b]0;pwned\x07 <https://evil> www.evil.example"}},
+			Errors:      []plan.UnitError{{Unit: "db", Error: "status.sh: exit status 1: \x1b]0;pwned\x07 <https://evil> www.evil.example"}},
+			NotObserved: []string{"db"},
 		}},
 	}
 }
@@ -254,9 +256,10 @@ func inCodeSpan(md, s string) bool {
 // TestStatusTextInert: a version or an error a target printed cannot
 // shift the table or rewrite the terminal.
 func TestStatusTextInert(t *testing.T) {
+	no := false
 	s := &Status{Rows: []StatusRow{
-		{Environment: "prod", Unit: "api", Desired: "1.1.0", Running: "1.0.0\x1b[2K\rprod  db  ok", Health: "healthy", Waivers: []string{"max-age"}},
-		{Environment: "prod", Unit: "db", Desired: "3.0.0", Health: "unknown", Error: "status.sh: exit status 1: a\tb\nprod  db  3.0.0  healthy"},
+		{Environment: "prod", Unit: "api", Desired: "1.1.0", Running: "1.0.0\x1b[2K\rprod  db  ok", Health: "healthy", Observed: true, Drift: &no, Waivers: []string{"max-age"}},
+		{Environment: "prod", Unit: "db", Desired: "3.0.0", Health: "unknown", Observed: true, Drift: &no, Error: "status.sh: exit status 1: a\tb\nprod  db  3.0.0  healthy"},
 	}}
 	var b bytes.Buffer
 	if err := StatusText(&b, s, Style{}); err != nil {

@@ -12,8 +12,10 @@ import (
 	"github.com/gearshift-dev/gearshift/internal/state"
 )
 
-// StatusFormatVersion is the version of the status JSON document.
-const StatusFormatVersion = "1"
+// StatusFormatVersion is the version of the status JSON document. 2: drift
+// is null for a unit that was not observed (it was false), and observed
+// says whether anything is known of the unit (docs/plan-json.md).
+const StatusFormatVersion = "2"
 
 // StatusRow is one unit of one environment in the status matrix.
 type StatusRow struct {
@@ -23,9 +25,14 @@ type StatusRow struct {
 	Running     string    `json:"running,omitempty"`
 	DeployedAt  time.Time `json:"deployed_at,omitzero"`
 	// Age is how long ago the running release was deployed, in seconds.
-	Age     int64    `json:"age_seconds,omitempty"`
-	Health  string   `json:"health"`
-	Drift   bool     `json:"drift"`
+	Age    int64  `json:"age_seconds,omitempty"`
+	Health string `json:"health"`
+	// Observed is false when nothing is known of the unit (a timeout, a
+	// driver error): Running, Health and Drift then say nothing.
+	Observed bool `json:"observed"`
+	// Drift is whether what runs differs from what is desired
+	// (plan.Assess), null when the unit was not observed.
+	Drift   *bool    `json:"drift"`
 	Waivers []string `json:"waivers,omitempty"`
 	Error   string   `json:"error,omitempty"`
 }
@@ -64,10 +71,17 @@ func StatusText(w io.Writer, s *Status, st Style) error {
 			health = st.red(health)
 		}
 		drift := "no"
-		if r.Drift {
+		switch {
+		case r.Drift == nil:
+			drift = st.red("unknown")
+		case *r.Drift:
 			drift = st.yellow("yes")
 		}
-		if r.Error != "" {
+		switch {
+		case !r.Observed:
+			running = "?"
+			health = st.red("not observed: " + q(r.Error))
+		case r.Error != "":
 			health = st.red("error: " + q(r.Error))
 		}
 		waivers := strings.Join(r.Waivers, ",")

@@ -18,6 +18,7 @@ import (
 
 	"github.com/gearshift-dev/gearshift/internal/plan"
 	"github.com/gearshift-dev/gearshift/internal/report/inert"
+	"github.com/gearshift-dev/gearshift/internal/state"
 )
 
 // Style colours terminal output; the zero Style prints plain text.
@@ -45,7 +46,7 @@ func Text(w io.Writer, p *plan.Plan, st Style) error {
 		if i > 0 {
 			b.WriteString("\n")
 		}
-		textEnvironment(&b, e, st)
+		textEnvironment(&b, e, st, p.GeneratedAt)
 	}
 	b.WriteString("\n" + st.bold(SummaryLine(p.Summarize())) + "\n")
 	_, err := io.WriteString(w, b.String())
@@ -55,11 +56,14 @@ func Text(w io.Writer, p *plan.Plan, st Style) error {
 // textEnvironment writes one environment. Every string that comes from the
 // state or from a target passes through q (inert.Text), so that it cannot
 // move the cursor or start a line of its own; the colours are added after.
-func textEnvironment(b *strings.Builder, e *plan.Environment, st Style) {
+func textEnvironment(b *strings.Builder, e *plan.Environment, st Style, at time.Time) {
 	q := inert.Text
-	fmt.Fprintf(b, "%s %s (%d units observed %s)\n", st.bold("Environment"), st.bold(q(e.Name)), len(e.Observations), q(e.ObservedFrom))
+	fmt.Fprintf(b, "%s %s (%s observed %s)\n", st.bold("Environment"), st.bold(q(e.Name)), observedCount(e), q(e.ObservedFrom))
+	if r := e.StatusRecord; r != nil && r.Found {
+		fmt.Fprintf(b, "  %s\n", st.dim("status record "+q(recordText(r, at.Sub(r.WrittenAt)))))
+	}
 	if len(e.Actions) == 0 {
-		b.WriteString("  No changes: every unit runs as desired.\n")
+		b.WriteString("  " + noChanges(e, st) + "\n")
 	}
 	wave := -1
 	for _, a := range e.Actions {
@@ -124,6 +128,58 @@ func textEnvironment(b *strings.Builder, e *plan.Environment, st Style) {
 	}
 }
 
+// observedCount is "4 units", or "2 of 4 units" when some were not
+// observed: a unit that timed out was not observed.
+func observedCount(e *plan.Environment) string {
+	n := len(e.Observations)
+	if len(e.NotObserved) == 0 {
+		return plural(n, "unit", "units")
+	}
+	return fmt.Sprintf("%d of %s", n, plural(n+len(e.NotObserved), "unit", "units"))
+}
+
+// noChanges is what an environment without actions says: "no changes"
+// only when every unit was observed.
+func noChanges(e *plan.Environment, st Style) string {
+	q := inert.Text
+	switch {
+	case len(e.NotObserved) == 0:
+		return "No changes: every unit runs as desired."
+	case e.Unrecorded():
+		return st.yellow(fmt.Sprintf("Not planned: no status record of %s on %s yet, so nothing is known of its %s.",
+			q(e.Name), q(e.StatusRecord.Branch), plural(len(e.NotObserved), "unit", "units")))
+	case len(e.Observations) == 0:
+		return st.yellow("Not planned: no unit could be observed, so what would change is unknown.")
+	}
+	return st.yellow(fmt.Sprintf("No changes to the %s observed; %d not observed (below): what %s is unknown.",
+		plural(len(e.Observations), "unit", "units"), len(e.NotObserved), needs(len(e.NotObserved))))
+}
+
+// recordText describes the status record an environment was planned from:
+// when it was written, how long before the plan, and of which commit.
+func recordText(r *plan.StatusRecord, age time.Duration) string {
+	s := "on " + r.Branch + ", written " + r.WrittenAt.UTC().Format("2006-01-02 15:04 MST")
+	if age > 0 {
+		s += ", " + ageText(age) + " before this plan"
+	}
+	if r.Commit != "" {
+		c := r.Commit
+		if len(c) > 12 {
+			c = c[:12]
+		}
+		s += " (commit " + c + ")"
+	}
+	return s
+}
+
+// ageText is a duration as an age: minutes under a day, hours above.
+func ageText(d time.Duration) string {
+	if d >= 24*time.Hour {
+		return state.FormatDuration(d.Truncate(time.Hour))
+	}
+	return state.FormatDuration(d.Truncate(time.Minute))
+}
+
 func severityTag(v plan.Violation) string {
 	if v.Waived != nil {
 		return "[waived]"
@@ -157,10 +213,20 @@ func SummaryLine(s plan.Summary) string {
 	if s.Held > 0 {
 		line += fmt.Sprintf("; %d held", s.Held)
 	}
-	if s.Errors > 0 {
-		line += fmt.Sprintf("; %s not observed", plural(s.Errors, "unit", "units"))
+	if s.NotObserved > 0 {
+		line += fmt.Sprintf("; %s not observed: what %s is unknown", plural(s.NotObserved, "unit", "units"), needs(s.NotObserved))
+	}
+	if partly := s.Errors - s.NotObserved; partly > 0 {
+		line += fmt.Sprintf("; %s", plural(partly, "observation error", "observation errors"))
 	}
 	return line
+}
+
+func needs(n int) string {
+	if n == 1 {
+		return "it needs"
+	}
+	return "they need"
 }
 
 func plural(n int, one, many string) string {

@@ -1,0 +1,135 @@
+package cli
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gearshift-dev/gearshift/internal/driver/host"
+	"github.com/gearshift-dev/gearshift/internal/observation"
+	"github.com/gearshift-dev/gearshift/internal/plan"
+	"github.com/gearshift-dev/gearshift/internal/state"
+	"github.com/gearshift-dev/gearshift/internal/statusrec"
+)
+
+// TestStatusAgreesWithPlan: status and plan read one drift rule
+// (plan.Assess). For every unit of an environment observed in every way
+// that matters, status calls it drifted exactly when plan deploys it for a
+// drift reason (not deployed, another version, another artifact, hosts that
+// disagree), and not observed exactly when plan lists it as not observed.
+func TestStatusAgreesWithPlan(t *testing.T) {
+	sum := func(c string) string { return "sha256:" + strings.Repeat(c, 64) }
+	env := &state.Environment{
+		Name:     "dev",
+		Policies: state.Policies{MaxAge: state.Duration{Duration: 30 * 24 * time.Hour}},
+		Targets:  map[string]state.Target{"t": {Exec: &state.ExecTarget{}}},
+		Units:    map[string]*state.Unit{},
+	}
+	run := func(v string, age time.Duration) observation.Unit {
+		return observation.Unit{Deployed: true, Version: v, DeployedAt: testNow.Add(-age), Health: observation.HealthHealthy}
+	}
+	obs := map[string]observation.Unit{
+		"as-desired":    run("1.0.0", time.Hour),
+		"other-version": run("0.9.0", time.Hour),
+		"not-deployed":  {Health: observation.HealthMissing},
+		"too-old":       run("1.0.0", 40*24*time.Hour),
+		"unhealthy":     func() observation.Unit { o := run("1.0.0", time.Hour); o.Health = observation.HealthUnhealthy; return o }(),
+		"artifact":      func() observation.Unit { o := run("1.0.0", time.Hour); o.Checksum = sum("a"); return o }(),
+		"hosts":         {Deployed: true, Health: observation.HealthHealthy, Hosts: []observation.Host{{Host: "a", Version: "1.0.0"}, {Host: "b", Version: "0.9.0"}}},
+		"timed-out":     {Health: observation.HealthUnknown, Error: "observe timed out after 30s"},
+		"partly":        func() observation.Unit { o := run("0.9.0", time.Hour); o.Error = "b: connection refused"; return o }(),
+	}
+	for n := range obs {
+		env.Units[n] = &state.Unit{Name: n, Kind: "gear", Version: "1.0.0", Target: "t",
+			Artifact: &state.Artifact{Source: "x", Checksum: sum("b")}}
+	}
+	env.Units["never-observed"] = &state.Unit{Name: "never-observed", Kind: "gear", Version: "1.0.0", Target: "t"}
+	observed := observation.Environment{Units: obs}
+
+	pe := plan.Compute(plan.Input{Env: env, Observed: observed, Now: testNow})
+	rows := statusRows(env, observed, testNow)
+	if len(rows) != len(env.Units) {
+		t.Fatalf("%d status rows for %d units", len(rows), len(env.Units))
+	}
+	drifted := map[string]bool{}
+	for _, a := range pe.Actions {
+		drifted[a.Unit] = a.HasReason(plan.NotDeployed) || a.HasReason(plan.VersionChanged) || a.HasReason(plan.Drift)
+	}
+	wantDrift := []string{"artifact", "hosts", "not-deployed", "other-version", "partly"}
+	var gotDrift []string
+	for _, r := range rows {
+		notObserved := slices.Contains(pe.NotObserved, r.Unit)
+		if r.Observed == notObserved {
+			t.Errorf("%s: status observed %v, plan not observed %v", r.Unit, r.Observed, notObserved)
+		}
+		switch {
+		case notObserved && r.Drift != nil:
+			t.Errorf("%s: not observed, status drift %v, want unknown (nil)", r.Unit, *r.Drift)
+		case !notObserved && (r.Drift == nil || *r.Drift != drifted[r.Unit]):
+			t.Errorf("%s: status drift %v, plan's actions say %v", r.Unit, r.Drift, drifted[r.Unit])
+		}
+		if r.Drift != nil && *r.Drift {
+			gotDrift = append(gotDrift, r.Unit)
+		}
+	}
+	if !slices.Equal(gotDrift, wantDrift) {
+		t.Errorf("drifted units %v, want %v", gotDrift, wantDrift)
+	}
+}
+
+// TestDriversUseTheRunClock: the host driver records times (the
+// deployed_at a rollback renews) with the run's clock, GEARSHIFT_NOW in a
+// rehearsal, not the wall clock.
+func TestDriversUseTheRunClock(t *testing.T) {
+	env := &state.Environment{Name: "dev", Targets: map[string]state.Target{"h": {Host: &state.HostTarget{Local: true, Root: t.TempDir()}}}}
+	ds := newDrivers(t.TempDir(), func() time.Time { return testNow })
+	defer ds.Close()
+	o, err := ds.resolve(env, "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, ok := o.(*host.Driver)
+	if !ok {
+		t.Fatalf("resolve gave %T, want *host.Driver", o)
+	}
+	if d.Now == nil || !d.Now().Equal(testNow) {
+		t.Errorf("the host driver's clock is not the run's (Now nil: %v)", d.Now == nil)
+	}
+}
+
+// TestPlanFromStatusSaysWhatItKnows: a pull request's plan of an
+// environment without a status record says so plainly, never "no
+// changes"; with a record it names the record's age and commit.
+func TestPlanFromStatusSaysWhatItKnows(t *testing.T) {
+	h := newHarness(t, nil)
+	h.git.CreateRepo("state", "main", stateRepo(h))
+	url := h.git.URL("state")
+
+	md := h.mustRun(0, "plan", "dev", "--repo", url, "--from-status", "-o", "markdown")
+	head, _, _ := strings.Cut(md, "| environment |")
+	for _, want := range []string{
+		"## ⚠️ gearshift plan: incomplete, 2 units not observed\n",
+		"- ⚠️ **dev has no status record on `gearshift/status` yet**: its 2 units were not observed",
+	} {
+		if !strings.Contains(head, want) {
+			t.Errorf("markdown head lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "No changes") {
+		t.Errorf("a plan without a status record says \"No changes\":\n%s", md)
+	}
+	out := h.mustRun(0, "plan", "dev", "--repo", url, "--from-status")
+	if !strings.Contains(out, "  Not planned: no status record of dev on gearshift/status yet, so nothing is known of its 2 units.\n") {
+		t.Errorf("text plan without a status record:\n%s", out)
+	}
+
+	writeRecords(t, h, &statusrec.Record{Environment: "dev", WrittenAt: testNow.Add(-26*time.Hour - 5*time.Minute),
+		Units: map[string]observation.Unit{"api": healthy("1.0.0", 30*time.Hour, ""), "web": healthy("2.0.0", 30*time.Hour, "")}})
+	md = h.mustRun(0, "plan", "dev", "--repo", url, "--from-status", "-o", "markdown")
+	want := "- dev: planned from its status record on gearshift/status, written 2026-11-21 09:55 UTC, 1d2h before this plan (commit " +
+		h.git.Head("state", "main")[:12] + ")\n"
+	if !strings.Contains(md, want) {
+		t.Errorf("markdown lacks %q:\n%s", want, md)
+	}
+}
