@@ -7,13 +7,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gearshift-dev/gearshift/internal/driver"
 	"github.com/gearshift-dev/gearshift/internal/plan"
 	"github.com/gearshift-dev/gearshift/internal/report/inert"
 )
 
 // FormatVersion is the version of the apply result's JSON document
 // (docs/apply-json.md). Bump it when a consumer would have to change.
-const FormatVersion = "1"
+// "2" added each unit's hosts.
+const FormatVersion = "2"
 
 // Outcome is what happened to one unit in a run.
 type Outcome string
@@ -52,10 +54,59 @@ type UnitResult struct {
 	// RolledBackTo is the version the unit runs after a rollback.
 	RolledBackTo string `json:"rolled_back_to,omitempty"`
 	// RollbackError is why the rollback failed, for Failed.
-	RollbackError string    `json:"rollback_error,omitempty"`
-	Started       time.Time `json:"started_at,omitzero"`
+	RollbackError string `json:"rollback_error,omitempty"`
+	// Hosts is each host's outcome, in the target's order, for targets
+	// with hosts (docs/apply-json.md): CI reads which hosts run what
+	// without parsing Error.
+	Hosts   []HostResult `json:"hosts,omitempty"`
+	Started time.Time    `json:"started_at,omitzero"`
 	// Seconds is how long the action took.
 	Seconds float64 `json:"duration_seconds"`
+}
+
+// HostResult is one host's outcome: deployed, rolled-back, failed or
+// untouched, the version it runs afterwards when known, and its own error.
+type HostResult = driver.HostResult
+
+// HostResults is each host's outcome of a deploy and, when rolledBack, of
+// the rollback that followed: a host the deploy changed and the rollback
+// returned is rolled-back (keeping the deploy's error on the host that
+// failed), a host whose rollback failed is failed, and a host neither
+// changed keeps the deploy's outcome with the version it still runs.
+func HostResults(deploy, rollback []driver.HostResult, rolledBack bool) []HostResult {
+	if !rolledBack || len(rollback) == 0 {
+		if len(deploy) == 0 {
+			return nil
+		}
+		return append([]HostResult(nil), deploy...)
+	}
+	rb := make(map[string]driver.HostResult, len(rollback))
+	for _, r := range rollback {
+		rb[r.Host] = r
+	}
+	if len(deploy) == 0 {
+		return append([]HostResult(nil), rollback...)
+	}
+	out := make([]HostResult, 0, len(deploy))
+	for _, d := range deploy {
+		r, ok := rb[d.Host]
+		if !ok {
+			out = append(out, d)
+			continue
+		}
+		h := d
+		switch r.Outcome {
+		case driver.HostFailed:
+			h.Outcome, h.Version, h.Release = driver.HostFailed, "", ""
+			h.Error = joinMsg(d.Error, "rollback: "+r.Error)
+		case driver.HostRolledBack:
+			h.Outcome, h.Version, h.Release = driver.HostRolledBack, r.Version, r.Release
+		default: // kept its release: the deploy had not switched it
+			h.Version, h.Release = r.Version, r.Release
+		}
+		out = append(out, h)
+	}
+	return out
 }
 
 // Resumed is a unit an earlier run left unfinished and this one repaired.
@@ -210,6 +261,16 @@ func (r *Result) Text(w io.Writer) error {
 				fmt.Fprintf(&b, "  %s", u.Reason)
 			}
 			b.WriteString("\n")
+			if u.Outcome.Failure() {
+				// Which hosts run what, when they differ in outcome.
+				for _, h := range u.Hosts {
+					fmt.Fprintf(&b, "      %-18s %-11s %s", h.Host, h.Outcome, h.Version)
+					if h.Error != "" {
+						fmt.Fprintf(&b, "  %s", firstLine(h.Error))
+					}
+					b.WriteString("\n")
+				}
+			}
 		}
 		for _, msg := range e.Errors {
 			fmt.Fprintf(&b, "  error: %s\n", msg)
@@ -229,6 +290,13 @@ func (r *Result) Text(w io.Writer) error {
 	// return of theirs reaches the terminal.
 	_, err := io.WriteString(w, inert.Lines(b.String()))
 	return err
+}
+
+// firstLine is the first line of a message (a health failure's log tail
+// follows it).
+func firstLine(s string) string {
+	first, _, _ := strings.Cut(s, "\n")
+	return first
 }
 
 func seconds(s float64) string {

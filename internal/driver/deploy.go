@@ -35,6 +35,48 @@ type DeployResult struct {
 	// Port is the port the new release listens on when it is not the
 	// unit's own (a blue/green slot's): verify's {port}.
 	Port int `json:"port,omitempty"`
+	// PerHost is what happened on each host of the target, in the
+	// target's order; drivers without hosts leave it empty.
+	PerHost []HostResult `json:"per_host,omitempty"`
+}
+
+// HostOutcome is what a deploy or a rollback did on one host.
+type HostOutcome string
+
+const (
+	HostDeployed   HostOutcome = "deployed"
+	HostRolledBack HostOutcome = "rolled-back"
+	// HostFailed: the host's deploy (or its rollback) failed; Error says
+	// why.
+	HostFailed HostOutcome = "failed"
+	// HostUntouched: the host was not changed (a rolling deploy halted
+	// before it, or it could not be reached).
+	HostUntouched HostOutcome = "untouched"
+)
+
+// HostResult is one host's part of a deploy or a rollback.
+type HostResult struct {
+	Host    string      `json:"host"`
+	Outcome HostOutcome `json:"outcome"`
+	// Version is what the host runs afterwards, when known.
+	Version string `json:"version,omitempty"`
+	Release string `json:"release,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+type eventKey struct{}
+
+// WithEvents returns ctx carrying f, where a driver reports the progress
+// of operations whose signature has no Event (Rollback, Prune), host by
+// host.
+func WithEvents(ctx context.Context, f func(msg string)) context.Context {
+	return context.WithValue(ctx, eventKey{}, f)
+}
+
+// EventsFrom is the progress function WithEvents put in ctx, or nil.
+func EventsFrom(ctx context.Context) func(msg string) {
+	f, _ := ctx.Value(eventKey{}).(func(string))
+	return f
 }
 
 // Deployer is the write side of a driver. The host driver implements the

@@ -282,22 +282,19 @@ func (d *Driver) Deploy(ctx context.Context, req driver.DeployRequest) (driver.D
 		group := hosts[i:min(i+batch, len(hosts))]
 		prevs := make([]*Record, len(group))
 		errs := make([]error, len(group))
-		var wg sync.WaitGroup
-		for j, h := range group {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				prevs[j], errs[j] = d.deployHost(ctx, req, id, now, h, event)
-			}()
-		}
-		wg.Wait()
+		d.parallel(len(group), func(j int) {
+			prevs[j], errs[j] = d.deployHost(ctx, req, id, now, group[j], event)
+		})
 		failed := map[string]error{}
 		for j, h := range group {
 			if errs[j] != nil {
 				failed[hostName(h)] = errs[j]
+				// What it runs now is for the rollback to say.
+				res.PerHost = append(res.PerHost, driver.HostResult{Host: hostName(h), Outcome: driver.HostFailed, Error: errs[j].Error()})
 				continue
 			}
 			res.Hosts = append(res.Hosts, hostName(h))
+			res.PerHost = append(res.PerHost, driver.HostResult{Host: hostName(h), Outcome: driver.HostDeployed, Version: u.Version, Release: id})
 			if res.Previous == nil && prevs[j] != nil {
 				p := prevs[j]
 				res.Previous = &driver.Release{ID: p.ID, Version: p.Version, DeployedAt: p.DeployedAt}
@@ -307,6 +304,7 @@ func (d *Driver) Deploy(ctx context.Context, req driver.DeployRequest) (driver.D
 			e := &DeployError{Unit: u.Name, Version: u.Version, Failed: failed, Done: res.Hosts}
 			for _, h := range hosts[i+len(group):] {
 				e.Untouched = append(e.Untouched, hostName(h))
+				res.PerHost = append(res.PerHost, driver.HostResult{Host: hostName(h), Outcome: driver.HostUntouched})
 			}
 			return res, e
 		}
@@ -531,17 +529,44 @@ func (d *Driver) restart(ctx context.Context, h *hostRun, u *state.Unit, cur *Re
 	}
 }
 
-// eachHost runs f for every host at once and returns the errors by host.
+// eachHost runs f for every host, d.Parallelism at a time, and returns
+// the errors by host.
 func (d *Driver) eachHost(hosts []string, f func(host string) error) []error {
 	errs := make([]error, len(hosts))
+	d.parallel(len(hosts), func(i int) { errs[i] = f(hosts[i]) })
+	return errs
+}
+
+// DefaultParallelism is how many hosts a driver works on at once unless
+// Driver.Parallelism says otherwise.
+const DefaultParallelism = 32
+
+// parallel runs f(0) ... f(n-1), at most d.Parallelism at once, and
+// waits for them. A fleet's hosts all at once would start as many SSH
+// handshakes and remote processes at the same instant, which time out
+// against each other (and against sshd's MaxStartups) instead of going
+// faster; a bound keeps the pipeline full and the hosts' timeouts
+// meaningful.
+func (d *Driver) parallel(n int, f func(i int)) {
+	limit := d.Parallelism
+	if limit <= 0 {
+		limit = DefaultParallelism
+	}
+	if n <= 1 {
+		if n == 1 {
+			f(0)
+		}
+		return
+	}
+	sem := make(chan struct{}, limit)
 	var wg sync.WaitGroup
-	for i, h := range hosts {
+	for i := range n {
+		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
-			defer wg.Done()
-			errs[i] = f(h)
+			defer func() { <-sem; wg.Done() }()
+			f(i)
 		}()
 	}
 	wg.Wait()
-	return errs
 }

@@ -81,7 +81,7 @@ func (d *Driver) waitHealthy(ctx context.Context, h *hostRun, u *state.Unit, rec
 		case <-time.After(processGrace):
 		}
 		if ok, err := d.service().running(ctx, h, rec); err != nil || !ok {
-			return fmt.Errorf("%s exited right after it started%s", rec.ID, h.logTail(ctx, rec.Slot))
+			return fmt.Errorf("%s exited right after it started%s", rec.ID, h.logTail(ctx, rec.ID))
 		}
 		return nil
 	}
@@ -112,7 +112,7 @@ func (d *Driver) waitHealthy(ctx context.Context, h *hostRun, u *state.Unit, rec
 		}
 		if isProcess {
 			if ok, err := d.service().running(ctx, h, rec); err == nil && !ok {
-				return fmt.Errorf("health check of %s: the process exited (last check: %s)%s", rec.ID, detail, h.logTail(ctx, rec.Slot))
+				return fmt.Errorf("health check of %s: the process exited (last check: %s)%s", rec.ID, detail, h.logTail(ctx, rec.ID))
 			}
 		}
 		t := time.NewTimer(interval)
@@ -122,17 +122,17 @@ func (d *Driver) waitHealthy(ctx context.Context, h *hostRun, u *state.Unit, rec
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			return fmt.Errorf("health check of %s failed %d times in %s: %s%s", rec.ID, attempt, timeout, detail, h.logTailIf(ctx, isProcess, rec.Slot))
+			return fmt.Errorf("health check of %s failed %d times in %s: %s%s", rec.ID, attempt, timeout, detail, h.logTailIf(ctx, isProcess, rec.ID))
 		case <-t.C:
 		}
 	}
 }
 
-func (h *hostRun) logTailIf(ctx context.Context, ok bool, slot string) string {
+func (h *hostRun) logTailIf(ctx context.Context, ok bool, id string) string {
 	if !ok {
 		return ""
 	}
-	return h.logTail(ctx, slot)
+	return h.logTail(ctx, id)
 }
 
 func hostOnly(h string) string {

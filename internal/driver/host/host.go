@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gearshift-dev/gearshift/internal/driver"
@@ -52,6 +51,10 @@ type Driver struct {
 	// StopTimeout is how long a process may take to exit after SIGTERM
 	// before it is killed; zero is 10s.
 	StopTimeout time.Duration
+	// Parallelism bounds the hosts worked on at once
+	// (DefaultParallelism when zero): all of a recreate, the hosts of a
+	// rolling batch, and every observation and rollback.
+	Parallelism int
 }
 
 var _ driver.Deployer = (*Driver)(nil)
@@ -108,15 +111,9 @@ func (d *Driver) Observe(ctx context.Context, env *state.Environment, u *state.U
 	per := make([]driver.HostObservation, len(hosts))
 	recs := make([]*Record, len(hosts))
 	prevs := make([]*Record, len(hosts))
-	var wg sync.WaitGroup
-	for i, h := range hosts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			per[i], recs[i], prevs[i] = d.observeHost(ctx, u, h)
-		}()
-	}
-	wg.Wait()
+	d.parallel(len(hosts), func(i int) {
+		per[i], recs[i], prevs[i] = d.observeHost(ctx, u, hosts[i])
+	})
 
 	var errs []error
 	first := -1

@@ -136,7 +136,7 @@ func TestObserveProcess(t *testing.T) {
 	if o := d.Observe(ctx, env, u); o.Health != driver.HealthUnhealthy {
 		t.Errorf("no pid file: %+v, want unhealthy", o)
 	}
-	pid, err := transport.Local().StartDetached(ctx, []string{"sleep", "30"}, l.Release(id), nil, l.LogFile(""), l.PidFile(""))
+	pid, err := transport.Local().StartDetached(ctx, []string{"sleep", "30"}, l.Release(id), nil, l.ReleaseLog(id), l.PidFile(""))
 	if err != nil {
 		t.Fatal(err)
 	}

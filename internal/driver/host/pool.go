@@ -29,10 +29,19 @@ import (
 // idle for a while is checked with one cheap call before it is handed
 // out, so that a connection that died unnoticed (host rebooted, NAT
 // timeout) costs a redial instead of a failed operation.
+//
+// Dials are bounded (maxDials at once): a thousand handshakes started in
+// the same instant overflow the listen backlogs and sshd's MaxStartups
+// (10:30:100 by default, which drops connections at random beyond 10
+// unauthenticated ones) and time out against each other.
 type Pool struct {
 	mu    sync.Mutex
 	slots map[string]*poolSlot
+	dials chan struct{}
 }
+
+// maxDials bounds the SSH handshakes in flight.
+const maxDials = 16
 
 // poolSlot serialises dialling one host, so that the many goroutines of
 // an observation do not each open a connection.
@@ -45,7 +54,9 @@ type poolSlot struct {
 const idleCheck = 10 * time.Second
 
 // NewPool returns an empty pool.
-func NewPool() *Pool { return &Pool{slots: map[string]*poolSlot{}} }
+func NewPool() *Pool {
+	return &Pool{slots: map[string]*poolSlot{}, dials: make(chan struct{}, maxDials)}
+}
 
 // Get returns the transport to host ("" for this machine) of target t.
 func (p *Pool) Get(ctx context.Context, t *state.HostTarget, host string) (transport.Transport, error) {
@@ -87,7 +98,13 @@ func (p *Pool) Get(ctx context.Context, t *state.HostTarget, host string) (trans
 		}
 		c.drop()
 	}
+	select {
+	case p.dials <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	tr, err := transport.DialSSH(ctx, cfg)
+	<-p.dials
 	if err != nil {
 		return nil, err
 	}
@@ -222,6 +239,11 @@ func (c *pooledConn) ReadDir(ctx context.Context, dir string) ([]string, error) 
 func (c *pooledConn) Exists(ctx context.Context, path string) (bool, error) {
 	ok, err := c.Transport.Exists(ctx, path)
 	return ok, c.seen(err)
+}
+
+func (c *pooledConn) StatFS(ctx context.Context, path string) (uint64, uint64, error) {
+	free, total, err := c.Transport.StatFS(ctx, path)
+	return free, total, c.seen(err)
 }
 
 func (c *pooledConn) CopyTree(ctx context.Context, localDir, remoteDir string) error {

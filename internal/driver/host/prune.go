@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gearshift-dev/gearshift/internal/driver"
 	"github.com/gearshift-dev/gearshift/internal/state"
 )
 
@@ -90,7 +91,7 @@ func (h *hostRun) removeRelease(ctx context.Context, id string) error {
 	if !ValidID(id) {
 		return fmt.Errorf("invalid release id %q", id)
 	}
-	for _, p := range []string{h.l.Record(id), h.l.Release(id)} {
+	for _, p := range []string{h.l.Record(id), h.l.Release(id), h.l.ReleaseLog(id)} {
 		if err := h.c.RemoveAll(ctx, p); err != nil {
 			return err
 		}
@@ -133,7 +134,7 @@ func (h *hostRun) discard(ctx context.Context, id string) {
 // proxy until its config is edited.
 func (d *Driver) Prune(ctx context.Context, env *state.Environment, target, unit string) error {
 	hosts := d.hosts()
-	event := d.events(nil)
+	event := d.events(driver.EventsFrom(ctx))
 	errs := d.eachHost(hosts, func(h string) error { return d.pruneHost(ctx, h, unit, event) })
 	for i, err := range errs {
 		if err != nil && len(hosts) > 1 {

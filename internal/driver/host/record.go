@@ -58,12 +58,12 @@ func (l Layout) PidFile(slot string) string {
 	}
 	return path.Join(l.Run(), slot+".pid")
 }
-func (l Layout) LogFile(slot string) string {
-	if slot == "" {
-		slot = "main"
-	}
-	return path.Join(l.Run(), slot+".log")
-}
+
+// ReleaseLog is the output of release id under the process service
+// manager: run/<id>.log. A log per release, so that the end of the log
+// quoted when a release fails its health check is its own, never an older
+// release's lines.
+func (l Layout) ReleaseLog(id string) string { return path.Join(l.Run(), id+".log") }
 
 // Slot is the link of a blue/green slot: <root>/<unit>/slots/<slot>.
 func (l Layout) Slot(slot string) string { return path.Join(l.Slots(), slot) }

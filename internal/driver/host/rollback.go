@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gearshift-dev/gearshift/internal/driver"
@@ -22,11 +21,7 @@ import (
 // deploy that failed before switching, a rollback already done) only have
 // their current release checked, and started if it does not run. So
 // calling Rollback again after a rollback, as a resumed apply may, never
-// goes further back. A host with nothing to return to is an error, but
-// for the unit's first release (a first deploy that failed, so that
-// apply takes it back): it is stopped, `current` is removed and the
-// release goes, so that a failed release is never left current nor ever
-// returned to; the result then has no version.
+// goes further back. A host with nothing to return to is an error.
 //
 // Blue/green units switch back in the proxy when the other slot still
 // runs the release; other units stop the current release, switch
@@ -39,7 +34,7 @@ func (d *Driver) Rollback(ctx context.Context, env *state.Environment, u *state.
 	}
 	now := d.now().UTC()
 	hosts := d.hosts()
-	event := d.events(nil)
+	event := d.events(driver.EventsFrom(ctx))
 	type hostState struct {
 		h           *hostRun
 		cur, target *Record
@@ -47,22 +42,16 @@ func (d *Driver) Rollback(ctx context.Context, env *state.Environment, u *state.
 		err         error
 	}
 	st := make([]hostState, len(hosts))
-	var wg sync.WaitGroup
-	for i, host := range hosts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s := &st[i]
-			if s.h, s.err = d.open(ctx, host, u.Name, event); s.err != nil {
-				return
-			}
-			if s.cur, _, s.err = ReadCurrent(ctx, s.h.c, s.h.l); s.err != nil {
-				return
-			}
-			s.att, s.err = s.h.readAttempt(ctx)
-		}()
-	}
-	wg.Wait()
+	d.parallel(len(hosts), func(i int) {
+		s := &st[i]
+		if s.h, s.err = d.open(ctx, hosts[i], u.Name, event); s.err != nil {
+			return
+		}
+		if s.cur, _, s.err = ReadCurrent(ctx, s.h.c, s.h.l); s.err != nil {
+			return
+		}
+		s.att, s.err = s.h.readAttempt(ctx)
+	})
 	var last *attempt
 	for _, s := range st {
 		if s.att != nil && s.att.newer(last) {
@@ -76,36 +65,33 @@ func (d *Driver) Rollback(ctx context.Context, env *state.Environment, u *state.
 	}
 	batch := d.batch(u)
 	for i := 0; i < len(hosts); i += batch {
-		for j := i; j < min(i+batch, len(hosts)); j++ {
-			if s := &st[j]; s.err == nil {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					if s.err = d.rollbackHost(ctx, s.h, u, s.cur, s.target, now); s.err == nil {
-						d.removeRolledBack(ctx, s.h, s.cur, last)
-					}
-				}()
+		group := st[i:min(i+batch, len(hosts))]
+		d.parallel(len(group), func(j int) {
+			if s := &group[j]; s.err == nil {
+				if s.err = d.rollbackHost(ctx, s.h, u, s.cur, s.target, now); s.err == nil {
+					d.removeRolledBack(ctx, s.h, s.cur, last)
+				}
 			}
-		}
-		wg.Wait()
+		})
 	}
 	var errs []error
 	for i, s := range st {
+		hr := driver.HostResult{Host: hostName(hosts[i])}
 		if s.err != nil {
+			hr.Outcome, hr.Error = driver.HostFailed, s.err.Error()
+			res.PerHost = append(res.PerHost, hr)
 			if len(hosts) > 1 {
 				s.err = fmt.Errorf("host %s: %w", hostName(hosts[i]), s.err)
 			}
 			errs = append(errs, s.err)
 			continue
 		}
-		res.Hosts = append(res.Hosts, hostName(hosts[i]))
-		if s.target == nil {
-			// A first release taken back: nothing runs here now.
-			if res.Previous == nil && s.cur != nil {
-				res.Previous = &driver.Release{ID: s.cur.ID, Version: s.cur.Version, DeployedAt: s.cur.DeployedAt}
-			}
-			continue
+		hr.Outcome, hr.Version, hr.Release = driver.HostRolledBack, s.target.Version, s.target.ID
+		if s.target.ID == s.cur.ID {
+			hr.Outcome = driver.HostUntouched // it kept (and runs) its release
 		}
+		res.PerHost = append(res.PerHost, hr)
+		res.Hosts = append(res.Hosts, hostName(hosts[i]))
 		if res.ReleaseID == "" {
 			res.ReleaseID, res.Version = s.target.ID, s.target.Version
 			res.Previous = &driver.Release{ID: s.cur.ID, Version: s.cur.Version, DeployedAt: s.cur.DeployedAt}
@@ -126,11 +112,8 @@ func (d *Driver) Rollback(ctx context.Context, env *state.Environment, u *state.
 // prune try again.
 func (d *Driver) removeRolledBack(ctx context.Context, h *hostRun, from *Record, last *attempt) {
 	now, _, err := ReadCurrent(ctx, h.c, h.l)
-	if err != nil {
+	if err != nil || now == nil {
 		return
-	}
-	if now == nil {
-		now = &Record{} // a first release taken back: nothing to keep
 	}
 	var ids []string
 	if from != nil {
@@ -183,13 +166,7 @@ func (d *Driver) emptySlots(ctx context.Context, h *hostRun, id string) error {
 
 // rollbackTarget is the release host h must run after the rollback.
 func (d *Driver) rollbackTarget(ctx context.Context, h *hostRun, u *state.Unit, cur *Record, att, last *attempt, toVersion string) (*Record, error) {
-	firstRelease := toVersion == "" && last != nil && last.Previous == ""
 	if cur == nil {
-		if firstRelease {
-			// The unit's first deploy never switched this host: it
-			// stays without a release.
-			return nil, nil
-		}
 		return nil, fmt.Errorf("%s is not deployed: nothing to roll back to", u.Name)
 	}
 	var id string
@@ -206,12 +183,6 @@ func (d *Driver) rollbackTarget(ctx context.Context, h *hostRun, u *state.Unit, 
 			return nil, fmt.Errorf("no release of %s %s is kept: nothing to roll back to", u.Name, toVersion)
 		}
 		return r, nil
-	case firstRelease && att != nil && att.ID == last.ID && cur.ID == last.ID:
-		// The last deploy was the unit's first release (a failed first
-		// deploy): there is nothing to return to, and a failed release
-		// must never stay current. It is stopped and taken away, and the
-		// unit is not deployed, as before (nil).
-		return nil, nil
 	case last != nil:
 		if att == nil || att.ID != last.ID || cur.ID != last.ID {
 			h.say("the last deploy (%s) does not run here: keeping %s", last.ID, cur.ID)
@@ -270,9 +241,6 @@ func (h *hostRun) newestRelease(ctx context.Context, version string) (*Record, e
 
 // rollbackHost makes target run on h in place of cur.
 func (d *Driver) rollbackHost(ctx context.Context, h *hostRun, u *state.Unit, cur, target *Record, now time.Time) error {
-	if target == nil {
-		return d.undeploy(ctx, h, cur)
-	}
 	if target.ID == cur.ID {
 		return d.ensure(ctx, h, u, cur)
 	}
@@ -298,23 +266,6 @@ func (d *Driver) rollbackHost(ctx context.Context, h *hostRun, u *state.Unit, cu
 		return err
 	}
 	return d.waitHealthy(ctx, h, u, &renewed)
-}
-
-// undeploy stops a failed first release (every slot of a blue/green unit)
-// and removes `current`, so that the unit is not deployed; the release
-// itself goes with removeRolledBack.
-func (d *Driver) undeploy(ctx context.Context, h *hostRun, cur *Record) error {
-	if cur == nil {
-		return nil
-	}
-	h.say("stopping %s, the unit's first release: nothing to roll back to", cur.ID)
-	if err := d.service().stopAll(ctx, h, cur); err != nil {
-		return err
-	}
-	if err := d.emptySlots(ctx, h, cur.ID); err != nil {
-		return err
-	}
-	return h.c.RemoveAll(ctx, h.l.Current())
 }
 
 // ensure makes sure the current release runs, is healthy and, for

@@ -154,7 +154,7 @@ func (p processService) start(ctx context.Context, h *hostRun, u *state.Unit, re
 	var pid int
 	var err error
 	for attempt := 1; ; attempt++ {
-		pid, err = h.c.StartDetached(ctx, argv, h.l.Release(rec.ID), releaseEnv(h, u, rec, true), h.l.LogFile(rec.Slot), h.l.PidFile(rec.Slot))
+		pid, err = h.c.StartDetached(ctx, argv, h.l.Release(rec.ID), releaseEnv(h, u, rec, true), h.l.ReleaseLog(rec.ID), h.l.PidFile(rec.Slot))
 		// A binary just copied may still be open for writing in a child
 		// that another goroutine forked meanwhile (golang.org/issue/22315):
 		// "text file busy" passes once that child has exec'd.
@@ -384,13 +384,15 @@ func (h *hostRun) waitGone(ctx context.Context, pid int, timeout time.Duration) 
 	}
 }
 
-// logTail is the end of a slot's log, for the error of a failed start.
-func (h *hostRun) logTail(ctx context.Context, slot string) string {
-	res, err := h.c.Run(ctx, []string{"tail", "-n", "15", "--", h.l.LogFile(slot)}, transport.RunOptions{Timeout: 10 * time.Second})
+// logTail is the end of release id's own log, for the error of a failed
+// start or health check.
+func (h *hostRun) logTail(ctx context.Context, id string) string {
+	log := h.l.ReleaseLog(id)
+	res, err := h.c.Run(ctx, []string{"tail", "-n", "15", "--", log}, transport.RunOptions{Timeout: 10 * time.Second})
 	if err != nil || res.ExitCode != 0 || len(strings.TrimSpace(string(res.Stdout))) == 0 {
 		return ""
 	}
-	return "\n" + h.l.LogFile(slot) + " ends with:\n" + strings.TrimRight(string(res.Stdout), "\n")
+	return "\n" + log + " ends with:\n" + strings.TrimRight(string(res.Stdout), "\n")
 }
 
 // systemdService drives systemd units named by the target's template

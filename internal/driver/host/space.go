@@ -8,6 +8,7 @@ package host
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -23,11 +24,18 @@ import (
 // dfTimeout bounds the free-space query.
 const dfTimeout = 30 * time.Second
 
-// freeSpace is the space of the filesystem holding dir on the host, from
-// POSIX `df -P -k` run through the transport: the same argv on this
-// machine (no shell) and over SSH, where it needs nothing of the SFTP
-// server.
+// freeSpace is the space of the filesystem holding dir on the host: from
+// the transport (statfs here, the SFTP server's statvfs over SSH, which
+// costs no process on the host), or else from POSIX `df -P -k` run
+// through the transport.
 func freeSpace(ctx context.Context, c Conn, dir string) (art.Space, error) {
+	free, total, err := c.StatFS(ctx, dir)
+	if err == nil && free <= 1<<62 && total <= 1<<62 {
+		return art.Space{Free: int64(free), Total: int64(total)}, nil
+	}
+	if err != nil && !errors.Is(err, errors.ErrUnsupported) {
+		return art.Space{}, err
+	}
 	res, err := c.Run(ctx, []string{"df", "-P", "-k", "--", dir}, transport.RunOptions{Timeout: dfTimeout})
 	if err != nil {
 		return art.Space{}, err

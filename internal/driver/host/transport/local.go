@@ -25,6 +25,17 @@ func (local) Host() string { return "local" }
 
 func (local) Close() error { return nil }
 
+func (local) StatFS(ctx context.Context, path string) (free, total uint64, err error) {
+	if err := ctx.Err(); err != nil {
+		return 0, 0, err
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(path, &st); err != nil {
+		return 0, 0, &os.PathError{Op: "statfs", Path: path, Err: err}
+	}
+	return st.Bavail * uint64(st.Bsize), st.Blocks * uint64(st.Bsize), nil
+}
+
 // waitDelay bounds how long a timed-out SSH Run waits for its session to
 // end after the kill.
 const waitDelay = 2 * time.Second

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/pkg/sftp"
@@ -166,7 +167,7 @@ func DialSSH(ctx context.Context, c SSHConfig) (Transport, error) {
 // known for addr, or the server may present a key of another type and be
 // refused although a good key is on file.
 func hostKeyCallback(file, addr string) (ssh.HostKeyCallback, []string, error) {
-	cb, err := knownhosts.New(file)
+	cb, err := knownHostsDB(file)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read known_hosts file: %w", err)
 	}
@@ -192,11 +193,7 @@ func hostKeyCallback(file, addr string) (ssh.HostKeyCallback, []string, error) {
 	}
 	// Ask the database with a key it cannot hold: the KeyError lists the
 	// keys it has for addr.
-	pub, _, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
-	probe, err := ssh.NewPublicKey(pub)
+	probe, err := probeKey()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -214,6 +211,55 @@ func hostKeyCallback(file, addr string) (ssh.HostKeyCallback, []string, error) {
 		}
 	}
 	return check, algos, nil // nil algos (unknown host): the check refuses
+}
+
+// probeKey is a key no known_hosts file holds, made once.
+var probeKey = sync.OnceValues(func() (ssh.PublicKey, error) {
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	return ssh.NewPublicKey(pub)
+})
+
+// knownHosts caches parsed known_hosts files: a fleet's file lists every
+// host, and parsing it again for each of a thousand dials made dialling
+// the fleet quadratic. An entry is used while the file keeps its inode,
+// size and modification time (a rewrite, atomic or in place, changes one
+// of them), so a key added or revoked takes effect at the next dial.
+var knownHosts struct {
+	mu sync.Mutex
+	m  map[string]knownHostsEntry
+}
+
+type knownHostsEntry struct {
+	ino, size int64
+	mod       time.Time
+	cb        ssh.HostKeyCallback
+}
+
+func knownHostsDB(file string) (ssh.HostKeyCallback, error) {
+	fi, err := os.Stat(file)
+	if err != nil {
+		return knownhosts.New(file) // its error names the file
+	}
+	e := knownHostsEntry{size: fi.Size(), mod: fi.ModTime()}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		e.ino = int64(st.Ino)
+	}
+	knownHosts.mu.Lock()
+	defer knownHosts.mu.Unlock()
+	if c, ok := knownHosts.m[file]; ok && c.ino == e.ino && c.size == e.size && c.mod.Equal(e.mod) {
+		return c.cb, nil
+	}
+	if e.cb, err = knownhosts.New(file); err != nil {
+		return nil, err
+	}
+	if knownHosts.m == nil {
+		knownHosts.m = map[string]knownHostsEntry{}
+	}
+	knownHosts.m[file] = e
+	return e.cb, nil
 }
 
 func algorithmsFor(keyType string) []string {

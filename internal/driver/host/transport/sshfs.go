@@ -171,11 +171,43 @@ func (t *sshTransport) Readlink(ctx context.Context, link string) (string, error
 	return target, t.wrap("readlink", link, err)
 }
 
-// RemoveAll runs rm -rf on the host: SFTP has no recursive remove, and
-// removing a release directory entry by entry costs a round trip per file.
+// StatFS asks the SFTP server (statvfs@openssh.com): no command, no
+// process on the host.
+func (t *sshTransport) StatFS(ctx context.Context, p string) (free, total uint64, err error) {
+	if err := ctx.Err(); err != nil {
+		return 0, 0, err
+	}
+	if _, ok := t.fs.HasExtension("statvfs@openssh.com"); !ok {
+		return 0, 0, t.wrap("statvfs", p, errors.ErrUnsupported)
+	}
+	st, err := t.fs.StatVFS(p)
+	if err != nil {
+		return 0, 0, t.wrap("statvfs", p, err)
+	}
+	return st.Bavail * st.Frsize, st.Blocks * st.Frsize, nil
+}
+
+// RemoveAll removes a file or a missing path over SFTP, and runs rm -rf on
+// the host only for a directory: SFTP has no recursive remove, and
+// removing a release directory entry by entry costs a round trip per file,
+// while a command costs a process on the host, which a fleet's many small
+// removals (records, pid files, archives) need not pay.
 func (t *sshTransport) RemoveAll(ctx context.Context, p string) error {
 	if err := checkRemovable(p); err != nil {
 		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	fi, err := t.fs.Lstat(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err == nil && !fi.IsDir():
+		if err := t.fs.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return t.wrap("remove", p, err)
+		}
+		return nil
 	}
 	res, err := t.Run(ctx, []string{"rm", "-rf", "--", p}, RunOptions{})
 	if err != nil {

@@ -96,6 +96,12 @@ type Transport interface {
 	// alone. Any other kind of entry (symlink, device) is
 	// an error rather than being silently left out of a release.
 	CopyTree(ctx context.Context, localDir, remoteDir string) error
+	// StatFS reports the space of the filesystem holding path, in bytes:
+	// what an unprivileged user may still use, and the total. A transport
+	// that cannot ask (an SFTP server without statvfs@openssh.com)
+	// returns an error wrapping errors.ErrUnsupported, and the caller
+	// runs df instead.
+	StatFS(ctx context.Context, path string) (free, total uint64, err error)
 	// Close releases the connection, if any.
 	Close() error
 }
