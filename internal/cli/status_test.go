@@ -1,10 +1,16 @@
 package cli
 
 import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/gearshift-dev/gearshift/internal/driver/host"
 	"github.com/gearshift-dev/gearshift/internal/observation"
@@ -34,11 +40,15 @@ func TestStatusAgreesWithPlan(t *testing.T) {
 		"other-version": run("0.9.0", time.Hour),
 		"not-deployed":  {Health: observation.HealthMissing},
 		"too-old":       run("1.0.0", 40*24*time.Hour),
-		"unhealthy":     func() observation.Unit { o := run("1.0.0", time.Hour); o.Health = observation.HealthUnhealthy; return o }(),
-		"artifact":      func() observation.Unit { o := run("1.0.0", time.Hour); o.Checksum = sum("a"); return o }(),
-		"hosts":         {Deployed: true, Health: observation.HealthHealthy, Hosts: []observation.Host{{Host: "a", Version: "1.0.0"}, {Host: "b", Version: "0.9.0"}}},
-		"timed-out":     {Health: observation.HealthUnknown, Error: "observe timed out after 30s"},
-		"partly":        func() observation.Unit { o := run("0.9.0", time.Hour); o.Error = "b: connection refused"; return o }(),
+		"unhealthy": func() observation.Unit {
+			o := run("1.0.0", time.Hour)
+			o.Health = observation.HealthUnhealthy
+			return o
+		}(),
+		"artifact":  func() observation.Unit { o := run("1.0.0", time.Hour); o.Checksum = sum("a"); return o }(),
+		"hosts":     {Deployed: true, Health: observation.HealthHealthy, Hosts: []observation.Host{{Host: "a", Version: "1.0.0"}, {Host: "b", Version: "0.9.0"}}},
+		"timed-out": {Health: observation.HealthUnknown, Error: "observe timed out after 30s"},
+		"partly":    func() observation.Unit { o := run("0.9.0", time.Hour); o.Error = "b: connection refused"; return o }(),
 	}
 	for n := range obs {
 		env.Units[n] = &state.Unit{Name: n, Kind: "gear", Version: "1.0.0", Target: "t",
@@ -131,5 +141,59 @@ func TestPlanFromStatusSaysWhatItKnows(t *testing.T) {
 		h.git.Head("state", "main")[:12] + ")\n"
 	if !strings.Contains(md, want) {
 		t.Errorf("markdown lacks %q:\n%s", want, md)
+	}
+}
+
+// TestPlanObservesOnce: plan observes each environment once per command,
+// the promotion source too, whether or not it is planned itself; status
+// observes each once.
+func TestPlanObservesOnce(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"cue.mod/module.cue":          "module: \"example.com/state@v0\"\nlanguage: version: \"v0.17.0\"\n",
+		"environments/frameworks.cue": "package gearshift\n",
+		"status.sh": "#!/bin/sh\necho \"$GEARSHIFT_ENVIRONMENT/$GEARSHIFT_UNIT\" >> calls.log\n" +
+			"echo '{\"format_version\":\"1\",\"deployed\":true,\"version\":\"1.0.0\",\"deployed_at\":\"2026-11-20T00:00:00Z\",\"health\":\"healthy\"}'\n",
+	}
+	for _, env := range []string{"staging", "prod"} {
+		promotion := ""
+		if env == "prod" {
+			promotion = "\tpromotion: {from: \"staging\", soak: \"1h\"}\n"
+		}
+		files["environments/"+env+"/env.cue"] = "package gearshift\n\nenvironment: {\n\tname: \"" + env + "\"\n\tdeployFrom: branch: \"main\"\n" + promotion +
+			"\ttargets: scripts: exec: {status: [\"./status.sh\"], deploy: [\"./deploy.sh\"]}\n}\n"
+		files["environments/"+env+"/units.cue"] = "package gearshift\n\nunits: api: {kind: \"gear\", version: \"1.0.0\", target: \"scripts\"}\n" +
+			"units: web: {kind: \"gear\", version: \"1.0.0\", target: \"scripts\"}\n"
+	}
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	getenv := func(k string) string {
+		return map[string]string{"GEARSHIFT_NOW": "2026-11-22T12:00:00Z", "NO_COLOR": "1", "PATH": os.Getenv("PATH")}[k]
+	}
+	for _, args := range [][]string{{"plan"}, {"plan", "prod"}, {"status"}} {
+		if err := os.Remove(filepath.Join(dir, "calls.log")); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		var out, errOut bytes.Buffer
+		if code := run(context.Background(), append(args, "--repo", dir), &out, &errOut, getenv); code != 0 {
+			t.Fatalf("gearshift %v: exit %d\n%s%s", args, code, out.String(), errOut.String())
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "calls.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls := strings.Fields(string(b))
+		slices.Sort(calls)
+		want := []string{"prod/api", "prod/web", "staging/api", "staging/web"}
+		if diff := cmp.Diff(want, calls); diff != "" {
+			t.Errorf("gearshift %v: units observed (-want +got):\n%s", args, diff)
+		}
 	}
 }
