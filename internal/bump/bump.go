@@ -244,7 +244,7 @@ func frameworks(st *state.State, envs []string, tags map[string]listing, now tim
 		for _, d := range byName[fn] {
 			cand := d.f.Latest
 			if l, ok := tags[d.f.Releases]; ok && l.err == nil {
-				if v, ok := gitops.LatestVersion(l.tags, d.f.TagPrefix, d.f.Latest, gitops.LevelMajor); ok {
+				if v, ok := gitops.LatestVersion(l.tags, gitops.Releases{Prefix: d.f.TagPrefix}, d.f.Latest, gitops.LevelMajor); ok {
 					cand = v
 				}
 			}
@@ -321,7 +321,16 @@ func units(st *state.State, envs []string, tags map[string]listing, res *Result)
 				res.Skipped = append(res.Skipped, Skipped{Env: n, Unit: un, Reason: "its releases could not be listed: " + l.err.Error()})
 				continue
 			}
-			v, ok := gitops.LatestVersion(l.tags, u.Track.TagPrefix, u.Version, u.Track.Level)
+			rel := gitops.Releases{Prefix: u.Track.TagPrefix}
+			if u.Track.TagPattern != "" {
+				p, err := state.CompileTagPattern(u.Track.TagPattern)
+				if err != nil { // validate refuses it; Discover may be given any state
+					res.Skipped = append(res.Skipped, Skipped{Env: n, Unit: un, Reason: fmt.Sprintf("invalid track.tagPattern (%s): %v", u.Pos.Of("track.tagPattern"), err)})
+					continue
+				}
+				rel.Pattern = p
+			}
+			v, ok := gitops.LatestVersion(l.tags, rel, u.Version, u.Track.Level)
 			if !ok {
 				continue
 			}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gearshift-dev/gearshift/internal/observation"
+	"github.com/gearshift-dev/gearshift/internal/policy"
 	"github.com/gearshift-dev/gearshift/internal/state"
 	"github.com/gearshift-dev/gearshift/internal/statusrec"
 )
@@ -59,32 +59,17 @@ func Promote(in PromoteInput) (*Proposal, []Skipped, error) {
 		skip := func(version, format string, args ...any) {
 			skipped = append(skipped, Skipped{Env: in.To, Unit: un, Version: version, Reason: fmt.Sprintf(format, args...)})
 		}
-		obs, ok := in.Record.Units[un]
-		switch {
-		case !ok || !obs.Deployed:
-			skip("", "%s does not run %s", in.From, un)
-			continue
-		case obs.Failed():
-			skip("", "%s's record of %s has an error: %s", in.From, un, obs.Error)
-			continue
-		case obs.Version == "":
-			skip("", "the hosts of %s run different versions of %s", in.From, un)
-			continue
-		case obs.Version == u.Version:
+		obs := in.Record.Units[un]
+		if obs.Deployed && !obs.Failed() && obs.Version == u.Version {
 			continue
 		}
 		v := obs.Version
-		soaked := in.Now.Sub(obs.DeployedAt)
+		soaked, err := policy.Soaked(in.From, un, obs, soak, in.Now)
 		switch {
-		case obs.Health != observation.HealthHealthy:
-			skip(v, "%s runs %s but it is %s", in.From, v, obs.Health)
+		case err != nil:
+			skip(v, "%v", err)
 		case in.Record.Failed[un] == v:
 			skip(v, "%s failed to deploy %s and rolled it back", in.From, v)
-		case obs.DeployedAt.IsZero():
-			skip(v, "%s's record does not say when %s was deployed", in.From, v)
-		case soaked < soak.Duration:
-			skip(v, "%s has run %s for %s of the %s soak time (ready %s)", in.From, v,
-				state.FormatDuration(soaked.Truncate(time.Minute)), soak, obs.DeployedAt.Add(soak.Duration).UTC().Format(time.RFC3339))
 		case pattern != nil && !pattern.MatchString(v):
 			skip(v, "%s does not match %s's version pattern %s", v, in.To, to.Policies.VersionPattern)
 		case state.CompareVersions(v, u.Version) < 0:

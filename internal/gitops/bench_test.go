@@ -37,7 +37,7 @@ func BenchmarkListTags500x50(b *testing.B) {
 		if err != nil {
 			return err
 		}
-		if v, ok := LatestVersion(got, "", "1.0.0", LevelMinor); !ok || v != "1.4.9" {
+		if v, ok := LatestVersion(got, Releases{}, "1.0.0", LevelMinor); !ok || v != "1.4.9" {
 			return fmt.Errorf("unit %d: LatestVersion = %q, %v; want 1.4.9", u, v, ok)
 		}
 		return nil

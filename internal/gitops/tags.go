@@ -11,6 +11,8 @@ import (
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/storage/memory"
+
+	"github.com/gearshift-dev/gearshift/internal/state"
 )
 
 // list asks the remote for its references: one round trip, nothing cloned.
@@ -97,52 +99,112 @@ const (
 	LevelMajor = "major" // any newer version
 )
 
+// Releases says which tags of a release source are releases, and how a
+// release is written as a version (a unit's track, a framework's
+// tagPrefix).
+type Releases struct {
+	// Prefix is removed from each tag; tags without it are not releases.
+	Prefix string
+	// Pattern, when set, must match the rest of the tag as a whole; its
+	// version group orders the releases and the rest of the tag is the
+	// version, written as it is. Without it, the rest of the tag must be
+	// a semantic version, written with or without "v" like the current
+	// one.
+	Pattern *state.TagPattern
+}
+
 // LatestVersion picks the newest release among tags for a unit now at
-// current. prefix is removed from each tag first (tags without it are
-// ignored); a leading "v" is accepted either way. Tags that are not strict
-// semantic versions are ignored, and so are prereleases unless current is
-// one. level (patch, minor, major, none; empty means minor, anything else
-// proposes nothing) limits how far from current the result may be. The
-// result is written like current (with or without the leading "v"); ok is
-// true only when it is newer than current.
+// current, in state.CompareVersions order. level (patch, minor, major,
+// none; empty means minor, anything else proposes nothing) limits how far
+// from current the result may be: patch and minor need semantic versions,
+// major takes any newer release. Prereleases are skipped unless current is
+// one. ok is true only when the result is newer than current.
+//
+// Without a pattern, tags that are not strict semantic versions are
+// ignored and the result is written like current (with or without the
+// leading "v"). With one, current's version group decides: a semantic
+// version keeps the semantic rules above, anything else is ordered by the
+// numeric-aware order and only level major (or none) proposes. Releases
+// whose version groups compare equal are told apart by the whole tag (a
+// later date after the commit hash wins).
+//
 // An empty current accepts any stable version; a current that is not a
-// version gets no proposal.
-func LatestVersion(tags []string, prefix, current, level string) (version string, ok bool) {
+// version (or does not match the pattern) gets no proposal.
+func LatestVersion(tags []string, r Releases, current, level string) (version string, ok bool) {
 	if level == LevelNone {
 		return current, false
 	}
+	// cur is current's semantic version, nil when it has none; curPart
+	// is what orders it.
 	var cur *semver.Version
+	curPart := current
 	if current != "" {
-		var err error
-		if cur, err = semver.NewVersion(current); err != nil {
-			return current, false
+		if r.Pattern != nil {
+			part, ok := r.Pattern.Version(current)
+			if !ok {
+				return current, false
+			}
+			curPart = part
+			cur, _ = state.ParseVersion(part)
+		} else {
+			var err error
+			if cur, err = semver.NewVersion(current); err != nil {
+				return current, false
+			}
+		}
+		if cur == nil && level != LevelMajor {
+			return current, false // patch and minor need a semantic version
 		}
 	}
-	var best *semver.Version
-	bestText := ""
+	semantic := cur != nil || current == "" && r.Pattern == nil
+	best, bestPart := "", ""
 	for _, tag := range tags {
-		text, found := strings.CutPrefix(tag, prefix)
+		text, found := strings.CutPrefix(tag, r.Prefix)
 		if !found || text == "" {
 			continue
 		}
-		v, err := semver.StrictNewVersion(strings.TrimPrefix(text, "v"))
-		if err != nil {
+		part := text
+		if r.Pattern != nil {
+			if part, found = r.Pattern.Version(text); !found {
+				continue
+			}
+		}
+		v, err := state.ParseVersion(part)
+		switch {
+		case semantic && err != nil:
+			continue
+		case err == nil && v.Prerelease() != "" && (cur == nil || cur.Prerelease() == ""):
+			continue
+		case cur != nil && !withinLevel(cur, v, level):
 			continue
 		}
-		if v.Prerelease() != "" && (cur == nil || cur.Prerelease() == "") {
-			continue
+		if best != "" {
+			c := state.CompareVersions(part, bestPart)
+			if c == 0 && r.Pattern != nil {
+				c = state.CompareVersions(text, best)
+			}
+			if c <= 0 {
+				continue
+			}
 		}
-		if cur != nil && !withinLevel(cur, v, level) {
-			continue
-		}
-		if best == nil || v.GreaterThan(best) {
-			best, bestText = v, text
-		}
+		best, bestPart = text, part
 	}
-	if best == nil || (cur != nil && !best.GreaterThan(cur)) {
+	if best == "" {
 		return current, false
 	}
-	return styleLike(bestText, current), true
+	if current != "" {
+		c := state.CompareVersions(bestPart, curPart)
+		if c == 0 && r.Pattern != nil {
+			c = state.CompareVersions(best, current)
+		}
+		if c <= 0 {
+			return current, false
+		}
+	}
+	if r.Pattern != nil {
+		return best, true
+	}
+	return styleLike(best, current), true
 }
 
 func withinLevel(cur, v *semver.Version, level string) bool {

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/gearshift-dev/gearshift/internal/state"
 )
 
 func TestLatestVersion(t *testing.T) {
@@ -43,9 +45,67 @@ func TestLatestVersion(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, ok := LatestVersion(tc.tags, tc.prefix, tc.current, tc.level)
+			got, ok := LatestVersion(tc.tags, Releases{Prefix: tc.prefix}, tc.current, tc.level)
 			if got != tc.want || ok != tc.wantOK {
 				t.Errorf("LatestVersion(%q, %q, %q) = %q, %v; want %q, %v", tc.prefix, tc.current, tc.level, got, ok, tc.want, tc.wantOK)
+			}
+		})
+	}
+}
+
+// TestLatestVersionTagPattern tracks releases whose tags are not semantic
+// versions (issue 9, defect 5): GeneNetwork's gn3-v0.0.12-794db6e2-20220113
+// were "not a semantic version" and gn2-v0.2.10 lost to gn2-v0.2.9.
+func TestLatestVersionTagPattern(t *testing.T) {
+	gn := []string{
+		"gn3-v0.0.9-aaaa1111-20211201",
+		"gn3-v0.0.10-bbbb2222-20211215",
+		"gn3-v0.0.12-794db6e2-20220113",
+		"gn3-v0.0.12-0000ffff-20220120", // the same version tagged again, later
+		"gn3-v0.1.0-cccc3333-20220201",
+		"gn3-v1.0.0-dddd4444-20220301",
+		"gn3-v1.1.0-rc.1-eeee5555-20220310",
+		"gn2-v9.9.9-ffff6666-20991231", // another product in the same repository
+		"gn3-v0.0.13-nothash-20220101", // does not match the pattern
+		"latest",
+	}
+	semverGroup := `gn3-v([0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z.]+)?)-[0-9a-f]+-[0-9]{8}`
+	dates := []string{"20220113", "20220120", "2022012", "202201200", "nightly", "20211231"}
+	tests := []struct {
+		name    string
+		tags    []string
+		prefix  string
+		pattern string
+		current string
+		level   string
+		want    string
+		wantOK  bool
+	}{
+		{"patch", gn, "", semverGroup, "gn3-v0.0.9-aaaa1111-20211201", LevelPatch, "gn3-v0.0.12-0000ffff-20220120", true},
+		{"minor", gn, "", semverGroup, "gn3-v0.0.9-aaaa1111-20211201", LevelMinor, "gn3-v0.1.0-cccc3333-20220201", true},
+		{"major", gn, "", semverGroup, "gn3-v0.0.9-aaaa1111-20211201", LevelMajor, "gn3-v1.0.0-dddd4444-20220301", true},
+		{"none", gn, "", semverGroup, "gn3-v0.0.9-aaaa1111-20211201", LevelNone, "gn3-v0.0.9-aaaa1111-20211201", false},
+		{"a later tag of the same version", gn, "", semverGroup, "gn3-v0.0.12-794db6e2-20220113", LevelPatch, "gn3-v0.0.12-0000ffff-20220120", true},
+		{"already latest", gn, "", semverGroup, "gn3-v0.0.12-0000ffff-20220120", LevelPatch, "gn3-v0.0.12-0000ffff-20220120", false},
+		{"prerelease taken for a prerelease current", gn, "", semverGroup, "gn3-v1.1.0-rc.0-abcd1234-20220305", LevelMinor, "gn3-v1.1.0-rc.1-eeee5555-20220310", true},
+		{"current does not match", gn, "", semverGroup, "0.0.9", LevelMajor, "0.0.9", false},
+		{"prefix removed before the pattern", gn, "gn3-", `v([0-9.]+)-[0-9a-f]+-[0-9]{8}`, "v0.0.10-bbbb2222-20211215", LevelMinor, "v0.1.0-cccc3333-20220201", true},
+		{"named group", []string{"v1.0.3-rel", "v1.0.4-rel", "v1.1.0-rel", "v1.0.5"}, "", `(?P<version>v[0-9.]+)-rel`, "v1.0.3-rel", LevelPatch, "v1.0.4-rel", true},
+		// Versions that are not semantic: numeric-aware order, level major only.
+		{"dates, major", dates, "", `[0-9]{8}`, "20220113", LevelMajor, "20220120", true},
+		{"dates, minor proposes nothing", dates, "", `[0-9]{8}`, "20220113", LevelMinor, "20220113", false},
+		{"dates, empty level is minor", dates, "", `[0-9]{8}`, "20220113", "", "20220113", false},
+		{"numbers by value", []string{"build-9", "build-10", "build-100a"}, "", `build-([0-9]+)`, "build-9", LevelMajor, "build-10", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := state.CompileTagPattern(tc.pattern)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, ok := LatestVersion(tc.tags, Releases{Prefix: tc.prefix, Pattern: p}, tc.current, tc.level)
+			if got != tc.want || ok != tc.wantOK {
+				t.Errorf("LatestVersion(%q, %q, %q) = %q, %v; want %q, %v", tc.pattern, tc.current, tc.level, got, ok, tc.want, tc.wantOK)
 			}
 		})
 	}

@@ -156,7 +156,7 @@ func versionPattern(env *state.Environment, u *state.Unit) []plan.Violation {
 }
 
 // promotion: an environment promoted from another only takes a version the
-// source has run, healthy, for at least the soak time.
+// source has run, healthy, for at least the soak time (Soaked).
 func promotion(env *state.Environment, u *state.Unit, a *plan.Action, in Input) []plan.Violation {
 	pr := env.Promotion
 	if pr == nil || a.Type != plan.Deploy {
@@ -174,20 +174,12 @@ func promotion(env *state.Environment, u *state.Unit, a *plan.Action, in Input) 
 		}
 		return deny("cannot tell whether %s ran %s for %s: %s", pr.From, u.Version, pr.Soak, why)
 	}
-	obs, ok := src.Observed[u.Name]
-	switch {
-	case !ok || !obs.Deployed:
-		return deny("%s does not run %s, so %s cannot take version %s", pr.From, u.Name, env.Name, u.Version)
-	case obs.Failed():
-		return deny("cannot tell whether %s ran %s: %s", pr.From, u.Version, obs.Error)
-	case obs.Version != u.Version:
+	obs := src.Observed[u.Name]
+	if obs.Deployed && !obs.Failed() && obs.Version != "" && obs.Version != u.Version {
 		return deny("%s runs %s, not %s: promote only what %s has soaked", pr.From, obs.Version, u.Version, pr.From)
-	case obs.Health != observation.HealthHealthy:
-		return deny("%s runs %s but it is %s", pr.From, u.Version, obs.Health)
 	}
-	if soaked := in.Now.Sub(obs.DeployedAt); soaked < pr.Soak.Duration {
-		return deny("%s has run %s for %s of the %s soak time (ready %s)", pr.From, u.Version,
-			state.FormatDuration(soaked.Truncate(time.Minute)), pr.Soak, obs.DeployedAt.Add(pr.Soak.Duration).UTC().Format(time.RFC3339))
+	if _, err := Soaked(pr.From, u.Name, obs, pr.Soak, in.Now); err != nil {
+		return deny("%v", err)
 	}
 	return nil
 }

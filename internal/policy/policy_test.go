@@ -266,6 +266,20 @@ func TestJudge(t *testing.T) {
 			},
 		},
 		{
+			// issue 9, defect 6: a record without deployed_at counted as
+			// soaked here, and as not soaked in bump.Promote.
+			name: "promotion: source without deployed_at",
+			env: func(e *state.Environment) {
+				e.Promotion = &state.Promotion{From: "staging", Soak: dur(24 * time.Hour)}
+				e.Units["a"].Version = "1.1.0"
+			},
+			source: map[string]observation.Unit{"a": {Deployed: true, Version: "1.1.0", Health: observation.HealthHealthy}},
+			want: got{
+				Actions:    []string{"deploy a version-changed denied"},
+				Violations: []string{"promotion deny a @environments/x/units.cue:10:3"},
+			},
+		},
+		{
 			name: "promotion does not block a max-age redeploy",
 			env: func(e *state.Environment) {
 				e.Promotion = &state.Promotion{From: "staging", Soak: dur(24 * time.Hour)}
