@@ -1,8 +1,9 @@
 // Package gitops is gearshift's only door to git: it opens the state repo
 // (a local checkout as-is, or a URL cloned shallowly into a cache and fetched
 // on later runs), decides whether a ref may be deployed to an environment,
-// lists the tags of remote repositories and picks the newest semver release
-// among them, commits edited files to a branch and pushes it, and keeps the
+// lists the tags of remote repositories and picks the newest release among
+// them (semver, or a unit's track.tagPattern, in state.CompareVersions
+// order), commits edited files to a branch and pushes it, and keeps the
 // status record on a branch of the state repo.
 //
 // Everything is done in-process with go-git; no shell is involved and the
