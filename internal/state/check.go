@@ -220,22 +220,20 @@ func checkTrack(u *Unit) Diagnostics {
 		at("version", "version %q does not match track.tagPattern %q, so bump cannot order it among the releases", u.Version, tr.TagPattern)
 		return diags
 	}
-	if level := tr.Level; level == "patch" || level == "minor" || level == "" {
-		if level == "" {
-			level = "minor"
+	level := tr.Level
+	if level == "" {
+		level = "minor"
+	}
+	if _, err := ParseVersion(part); err != nil && (level == "patch" || level == "minor") {
+		// A level left to its default is written nowhere: the pattern
+		// is what makes it wrong.
+		pos := u.Pos.Of("track.tagPattern")
+		if p, ok := u.Pos["track.level"]; ok {
+			pos = p
 		}
-		if _, err := ParseVersion(part); err != nil {
-			// A level left to its default is not written anywhere: the
-			// pattern is what makes it wrong.
-			at := at
-			if _, ok := u.Pos["track.level"]; !ok {
-				at = func(_ string, format string, args ...any) {
-					diags = append(diags, Diagnostic{Pos: u.Pos.Of("track.tagPattern"), Path: join("units."+u.Name, "track.level"), Msg: fmt.Sprintf(format, args...)})
-				}
-			}
-			at("track.level", "track.level %s needs a semantic version in the version group of track.tagPattern, and %q of %q is not one: "+
-				"capture MAJOR.MINOR.PATCH, or use level \"major\" to take any newer release in the numeric-aware order", level, part, u.Version)
-		}
+		diags = append(diags, Diagnostic{Pos: pos, Path: join("units."+u.Name, "track.level"), Msg: fmt.Sprintf(
+			"track.level %s needs a semantic version in the version group of track.tagPattern, and %q of %q is not one: "+
+				"capture MAJOR.MINOR.PATCH, or use level \"major\" to take any newer release in the numeric-aware order", level, part, u.Version)})
 	}
 	return diags
 }
