@@ -191,6 +191,12 @@ func (e *env) publishPlan(ctx context.Context, a *actions.Actions, p *plan.Plan,
 			file, line, col := e.annotationPos(v.Pos)
 			a.Annotate(level, file, line, col, fmt.Sprintf("gearshift %s: %s/%s", v.Rule, pe.Name, v.Unit), v.Message)
 		}
+		if pe.Unrecorded() {
+			// One warning for the environment, not one per unit.
+			a.Annotate(actions.LevelWarning, "", 0, 0, "gearshift: "+pe.Name+" not observed",
+				fmt.Sprintf("no status record of %s on %s yet: its %s not observed", pe.Name, pe.StatusRecord.Branch, plural(len(pe.NotObserved), "unit was", "units were")))
+			continue
+		}
 		for _, ue := range pe.Errors {
 			a.Annotate(actions.LevelWarning, "", 0, 0, "gearshift: "+pe.Name+"/"+ue.Unit+" not observed", ue.Error)
 		}

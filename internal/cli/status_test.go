@@ -134,6 +134,18 @@ func TestPlanFromStatusSaysWhatItKnows(t *testing.T) {
 		t.Errorf("text plan without a status record:\n%s", out)
 	}
 
+	// In Actions: one warning for the environment, not one per unit.
+	number := h.gh.AddIssue()
+	inActions(t, h, number, false)
+	out = h.mustRun(0, "plan", "dev", "--repo", url, "--from-status")
+	if n := strings.Count(out, "::warning title=gearshift"); n != 1 || !strings.Contains(out, "::warning title=gearshift%3A dev not observed::no status record of dev on gearshift/status yet: its 2 units were not observed") {
+		t.Errorf("%d warnings, want one for dev:\n%s", n, out)
+	}
+	comments := h.gh.Comments(number)
+	if len(comments) != 1 || !strings.Contains(comments[0].Body, "dev has no status record") {
+		t.Errorf("comments = %+v", comments)
+	}
+
 	writeRecords(t, h, &statusrec.Record{Environment: "dev", WrittenAt: testNow.Add(-26*time.Hour - 5*time.Minute),
 		Units: map[string]observation.Unit{"api": healthy("1.0.0", 30*time.Hour, ""), "web": healthy("2.0.0", 30*time.Hour, "")}})
 	md = h.mustRun(0, "plan", "dev", "--repo", url, "--from-status", "-o", "markdown")

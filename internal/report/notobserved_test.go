@@ -11,12 +11,14 @@ import (
 	"github.com/gearshift-dev/gearshift/internal/plan"
 )
 
-// unobserved is a plan in which nothing claims "no changes" honestly: dev's
+// unobserved is a plan in which nothing claims "no changes" falsely: dev's
 // every observation timed out, prod has no status record yet (a pull
-// request's plan), staging was planned from a record two days old.
+// request's plan), qa's record cannot be read, staging was planned from a
+// record two days old.
 func unobserved() *plan.Plan {
 	timeout := "observe timed out after 30s"
 	noRecord := "not observed: no status record of prod yet on gearshift/status"
+	badRecord := `qa.json on gearshift/status: status record has format_version "9", want "1"`
 	return &plan.Plan{
 		FormatVersion: plan.FormatVersion,
 		GeneratedAt:   at,
@@ -33,6 +35,13 @@ func unobserved() *plan.Plan {
 				Errors:       []plan.UnitError{{Unit: "api", Error: noRecord}, {Unit: "web", Error: noRecord}},
 				NotObserved:  []string{"api", "web"},
 				StatusRecord: &plan.StatusRecord{Branch: "gearshift/status"},
+			},
+			{
+				Name: "qa", ObservedFrom: "status", Actions: []*plan.Action{}, Violations: []plan.Violation{},
+				Observations: map[string]observation.Unit{},
+				Errors:       []plan.UnitError{{Unit: "api", Error: "not observed: " + badRecord}},
+				NotObserved:  []string{"api"},
+				StatusRecord: &plan.StatusRecord{Branch: "gearshift/status", Error: badRecord},
 			},
 			{
 				Name: "staging", ObservedFrom: "status", Actions: []*plan.Action{}, Violations: []plan.Violation{},
@@ -70,7 +79,7 @@ func TestNotObservedGolden(t *testing.T) {
 		}
 	}
 	head, _, _ := strings.Cut(md, "| environment |")
-	for _, want := range []string{"prod has no status record on `gearshift/status` yet", "2d2h before this plan", "not observed"} {
+	for _, want := range []string{"prod has no status record on `gearshift/status` yet", "qa: its status record could not be read", "2d2h before this plan", "not observed"} {
 		if !strings.Contains(head, want) {
 			t.Errorf("markdown head lacks %q:\n%s", want, head)
 		}
@@ -86,8 +95,8 @@ func TestNotObservedGolden(t *testing.T) {
 	if err := json.Unmarshal(js.Bytes(), &doc); err != nil {
 		t.Fatal(err)
 	}
-	if doc.Summary.NotObserved != 4 || doc.Summary.HasChanges() {
-		t.Errorf("summary = %+v, want 4 not observed and no changes", doc.Summary)
+	if doc.Summary.NotObserved != 5 || doc.Summary.HasChanges() {
+		t.Errorf("summary = %+v, want 5 not observed and no changes", doc.Summary)
 	}
 	for _, e := range doc.Environments {
 		for _, u := range e.NotObserved {
