@@ -98,9 +98,13 @@ func Rollback(ctx context.Context, req Request, unit, to string, o Options) (*Ro
 	}
 	o.Progress.Event(Event{Env: env.Name, Unit: unit, Kind: "start", Msg: "rolling back from " + before.Version})
 	start := o.Now()
-	dr, rerr := d.Rollback(rctx, env, u, to)
+	// Host by host, as a deploy reports.
+	dr, rerr := d.Rollback(driver.WithEvents(rctx, func(msg string) {
+		o.Progress.Event(Event{Env: env.Name, Unit: unit, Kind: "step", Msg: msg})
+	}), env, u, to)
 	end := Entry{Event: EventActionEnd, Unit: unit, Type: "rollback", From: before.Version, To: dr.Version, Release: dr.ReleaseID, Result: string(RolledBack)}
-	ur := UnitResult{Unit: unit, From: before.Version, To: dr.Version, Outcome: RolledBack, Release: dr.ReleaseID}
+	ur := UnitResult{Unit: unit, From: before.Version, To: dr.Version, Outcome: RolledBack, Release: dr.ReleaseID,
+		Hosts: HostResults(nil, dr.PerHost, true)}
 	// A driver that names releases says whether it switched any; one
 	// that does not (exec) is judged by the version alone.
 	noop := rerr == nil && dr.Version == before.Version &&
@@ -115,7 +119,9 @@ func Rollback(ctx context.Context, req Request, unit, to string, o Options) (*Ro
 	}
 	jerr := r.ended(rctx, end)
 	res.Units = append(res.Units, ur)
-	res.Counts.add(ur)
+	if rerr != nil {
+		res.Errors = append(res.Errors, rerr.Error())
+	}
 	o.Progress.Event(Event{Env: env.Name, Unit: unit, Kind: "end", Outcome: ur.Outcome, Seconds: o.Now().Sub(start).Seconds(), Msg: end.Error})
 	r.repaired = append(r.repaired, unit)
 	switch {

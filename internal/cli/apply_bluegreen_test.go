@@ -157,9 +157,11 @@ units: planner: {
 		t.Errorf("through nginx after rollback: %q", got)
 	}
 	t.Logf("rollback (switch back to the running old slot) took %s", took)
-	// The version rolled back from is not redeployed by the next apply.
-	out = gearshift(0, "apply", "prod")
-	if !strings.Contains(out, "rolled back") || get(ngx.URL, "planner 3.1.0") != "planner 3.1.0" {
+	// The version rolled back from is not redeployed by the next apply,
+	// and prod is not as desired: the run fails, saying how to retry.
+	out = gearshift(1, "apply", "prod")
+	if !strings.Contains(out, "planner is not at its desired version: 3.2.0 failed at") || !strings.Contains(out, "--retry-failed") ||
+		get(ngx.URL, "planner 3.1.0") != "planner 3.1.0" {
 		t.Errorf("apply after rollback redeployed the failed version or did not say why:\n%s", out)
 	}
 }
