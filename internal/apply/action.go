@@ -180,7 +180,8 @@ func (r *runner) deploy(ctx context.Context, d driver.Deployer, a *plan.Action, 
 // as before. A driver that cannot do that leaves the unit failed.
 func (r *runner) undoFirst(ctx context.Context, d driver.Deployer, u *state.Unit, res *UnitResult) {
 	r.step(u.Name, "stopping the failed first release")
-	rb, err := d.Rollback(ctx, r.env, u, "")
+	rb, err := d.Rollback(driver.WithEvents(ctx, func(msg string) { r.step(u.Name, msg) }), r.env, u, "")
+	res.Hosts = HostResults(res.Hosts, rb.PerHost, true)
 	switch {
 	case err != nil:
 		res.Outcome = Failed
