@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/gearshift
 PKGS    := ./...
 
-.PHONY: all build deps test fuzz demo demo-clean demo-gear dist dist-checksums bench bench-load bench-plan bench-apply lint clean
+.PHONY: all build deps test fuzz demo demo-clean demo-gear dist dist-checksums bench bench-load bench-plan bench-apply bench-fleet lint clean
 
 all: build
 
@@ -61,7 +61,7 @@ dist-checksums:
 	$(GO) run ./scripts/mkdist -update
 
 # Benchmarks print their figures; none of them is a pass/fail test.
-bench: bench-load bench-plan bench-apply
+bench: bench-load bench-plan bench-apply bench-fleet
 
 bench-load: build
 	$(GO) build -o bin/cue cuelang.org/go/cmd/cue
@@ -71,6 +71,13 @@ bench-load: build
 # transport, process manager) at the default parallelism: wall time.
 bench-apply: build
 	$(GO) run ./internal/bench/applybench -gearshift $(BIN)
+
+# gearshift against a fleet of SSH hosts: one real sshd answering on
+# 127.0.x.y for FLEET hosts, one unit on all of them (recreate, a tiny
+# artifact over HTTP on loopback): wall time and CPU of apply and status.
+FLEET ?= 50,200,1000
+bench-fleet: build
+	$(GO) run ./internal/bench/fleetbench -gearshift $(BIN) -hosts $(FLEET)
 
 bench-plan: build
 	$(GO) run ./internal/bench/loadbench -gearshift $(BIN) -plan 2000

@@ -123,6 +123,9 @@ type bench struct {
 	sums            map[string]string
 	strategy        string
 	batch, n        int
+	// cpu is gearshift's CPU time in the last command, machine the whole
+	// machine's.
+	cpu, machine time.Duration
 }
 
 func (b *bench) describe() string {
@@ -151,7 +154,7 @@ func (b *bench) apply(what, version string) {
 			summary = s
 		}
 	}
-	fmt.Printf("  %5d hosts  apply (%s) %-14s %8.2fs   %s\n", b.n, version, what, wall.Seconds(), summary)
+	fmt.Printf("  %5d hosts  apply (%s) %-14s %8.2fs   cpu: gearshift %5.1fs, machine %6.1fs   %s\n", b.n, version, what, wall.Seconds(), b.cpu.Seconds(), b.machine.Seconds(), summary)
 }
 
 func (b *bench) status() {
@@ -159,10 +162,33 @@ func (b *bench) status() {
 	if err != nil {
 		b.fail("status", err, out)
 	}
-	fmt.Printf("  %5d hosts  status                     %8.2fs\n", b.n, wall.Seconds())
+	fmt.Printf("  %5d hosts  status                     %8.2fs   cpu: gearshift %5.1fs, machine %6.1fs\n", b.n, wall.Seconds(), b.cpu.Seconds(), b.machine.Seconds())
+}
+
+// busy is the CPU time every process of the machine has used, from
+// /proc/stat: with one sshd serving the whole fleet on this machine, the
+// hosts' side of each command (handshakes, sessions, the commands run) is
+// here too, beside gearshift's own CPU.
+func busy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	var ticks int64
+	for i, v := range f[1:] {
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond // USER_HZ 100
 }
 
 func (b *bench) run(args []string) (time.Duration, string, error) {
+	defer func(before time.Duration) { b.machine = busy() - before }(busy())
 	cmd := exec.Command(b.gs, args...)
 	var out, traced bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -172,6 +198,9 @@ func (b *bench) run(args []string) (time.Duration, string, error) {
 	}
 	err := cmd.Run()
 	wall := time.Since(start)
+	if cmd.ProcessState != nil {
+		b.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	}
 	if b.trace != "" {
 		if f, ferr := os.OpenFile(b.trace, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); ferr == nil {
 			fmt.Fprintf(f, "=== %d hosts: %s (%.2fs)\n%s", b.n, strings.Join(args[:1], " "), wall.Seconds(), traced.Bytes())

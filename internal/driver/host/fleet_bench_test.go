@@ -83,6 +83,15 @@ func BenchmarkFleet(b *testing.B) {
 		}
 		b.ReportMetric(deployed.Seconds(), "deploy-s")
 		b.ReportMetric(time.Since(start).Seconds(), "observe-s")
+		// What `gearshift status` does: every host dialled, then observed.
+		cold := NewPool()
+		start = time.Now()
+		obs = (&Driver{Name: "t", Target: tgt, Connect: cold.Connector()}).Observe(ctx, env, unit(strconv.Itoa(i+1)))
+		if obs.Health != driver.HealthHealthy {
+			b.Fatalf("observed %s: %s %s", obs.Health, obs.HealthDetail, obs.Error)
+		}
+		b.ReportMetric(time.Since(start).Seconds(), "dial+observe-s")
+		cold.Close()
 		b.StopTimer()
 		if err := d.Prune(ctx, env, "t", "app"); err != nil {
 			b.Fatal(err)
