@@ -40,6 +40,8 @@ func testConformance(t *testing.T, tr Transport) {
 		{"Symlinks", testSymlinks},
 		{"SwitchSymlinkAtomic", testSwitchSymlinkAtomic},
 		{"RemoveAll", testRemoveAll},
+		{"RemoveAllFileAndLink", testRemoveAllFileAndLink},
+		{"StatFS", testStatFS},
 		{"ReadDirExists", testReadDirExists},
 		{"CopyTree", testCopyTree},
 		{"Concurrent", testConcurrent},
@@ -370,6 +372,48 @@ func testRemoveAll(t *testing.T, ctx context.Context, tr Transport, dir string) 
 		if err := tr.RemoveAll(ctx, p); err == nil {
 			t.Errorf("RemoveAll(%q) was not refused", p)
 		}
+	}
+}
+
+// testRemoveAllFileAndLink removes a file, and a symlink to a directory
+// without touching the directory (over SSH these go by SFTP, not rm).
+func testRemoveAllFileAndLink(t *testing.T, ctx context.Context, tr Transport, dir string) {
+	keep := filepath.Join(dir, "keep")
+	if err := os.MkdirAll(keep, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeLocal(t, filepath.Join(keep, "f"), "x", 0o644)
+	writeLocal(t, filepath.Join(dir, "file"), "x", 0o444)
+	if err := os.Symlink("keep", filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"file", "link"} {
+		if err := tr.RemoveAll(ctx, filepath.Join(dir, n)); err != nil {
+			t.Errorf("RemoveAll(%s): %v", n, err)
+		}
+	}
+	assertNames(t, dir, "keep")
+	assertNames(t, keep, "f")
+}
+
+// testStatFS agrees with statfs(2) on this machine's filesystem.
+func testStatFS(t *testing.T, ctx context.Context, tr Transport, dir string) {
+	free, total, err := tr.StatFS(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	if want := st.Blocks * uint64(st.Bsize); total != want {
+		t.Errorf("total %d, want %d", total, want)
+	}
+	if free == 0 || free > total {
+		t.Errorf("free %d of %d", free, total)
+	}
+	if _, _, err := tr.StatFS(ctx, filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("StatFS of a missing path: %v, want fs.ErrNotExist", err)
 	}
 }
 

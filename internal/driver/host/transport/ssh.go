@@ -226,7 +226,9 @@ var probeKey = sync.OnceValues(func() (ssh.PublicKey, error) {
 // host, and parsing it again for each of a thousand dials made dialling
 // the fleet quadratic. An entry is used while the file keeps its inode,
 // size and modification time (a rewrite, atomic or in place, changes one
-// of them), so a key added or revoked takes effect at the next dial.
+// of them; a file changed in the last two seconds is not cached, since file
+// times are coarse), so a key added or revoked takes effect at the next
+// dial.
 var knownHosts struct {
 	mu sync.Mutex
 	m  map[string]knownHostsEntry
@@ -254,6 +256,12 @@ func knownHostsDB(file string) (ssh.HostKeyCallback, error) {
 	}
 	if e.cb, err = knownhosts.New(file); err != nil {
 		return nil, err
+	}
+	if time.Since(e.mod) < 2*time.Second {
+		// File times are coarse (a few ms): a rewrite within the same
+		// tick, of the same size, would look unchanged. A file that
+		// recent is parsed again next time.
+		return e.cb, nil
 	}
 	if knownHosts.m == nil {
 		knownHosts.m = map[string]knownHostsEntry{}

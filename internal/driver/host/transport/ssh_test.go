@@ -67,6 +67,31 @@ func TestDialSSHRefusesHostKeyMismatch(t *testing.T) {
 	wantErr(t, err, "host key mismatch", known, "refusing")
 }
 
+// TestDialSSHKnownHostsRewritten dials with a known_hosts file, rewrites
+// it in place with another key for the host (same path, same size), and
+// dials again: the parsed file is cached, and the change must be seen.
+func TestDialSSHKnownHostsRewritten(t *testing.T) {
+	c := sshd.Start(t, 1)
+	h := c.Hosts[0]
+	good, err := os.ReadFile(c.KnownHosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An old file is cached (a recent one is parsed at every dial).
+	past := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(c.KnownHosts, past, past); err != nil {
+		t.Fatal(err)
+	}
+	cfg := sshConfig(c, h)
+	dial(t, cfg).Close()
+	_, otherPub := sshd.KeyGen(t, t.TempDir(), "impostor")
+	writeLocal(t, c.KnownHosts, "[127.0.0.1]:"+strconv.Itoa(h.Port)+" "+otherPub+"\n", 0o600)
+	_, err = DialSSH(context.Background(), cfg)
+	wantErr(t, err, "host key mismatch", "refusing")
+	writeLocal(t, c.KnownHosts, string(good), 0o600)
+	dial(t, cfg).Close()
+}
+
 func TestDialSSHRefusesUnknownHost(t *testing.T) {
 	c := sshd.Start(t, 1)
 	h := c.Hosts[0]
