@@ -1,8 +1,13 @@
 package cli
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +21,7 @@ import (
 	"github.com/gearshift-dev/gearshift/internal/observation"
 	"github.com/gearshift-dev/gearshift/internal/plan"
 	"github.com/gearshift-dev/gearshift/internal/state"
+	"github.com/gearshift-dev/gearshift/internal/state/statetest"
 	"github.com/gearshift-dev/gearshift/internal/statusrec"
 )
 
@@ -207,5 +213,77 @@ func TestPlanObservesOnce(t *testing.T) {
 		if diff := cmp.Diff(want, calls); diff != "" {
 			t.Errorf("gearshift %v: units observed (-want +got):\n%s", args, diff)
 		}
+	}
+}
+
+// TestRollbackUsesTheRunClock: a rollback renews the deployed_at of the
+// release it returns to with the run's clock (GEARSHIFT_NOW), as every
+// recorded time is; status then reads that time back.
+func TestRollbackUsesTheRunClock(t *testing.T) {
+	repo, root := t.TempDir(), t.TempDir()
+	var tgz bytes.Buffer
+	gz := gzip.NewWriter(&tgz)
+	tw := tar.NewWriter(gz)
+	readme := []byte("a release\n")
+	if err := tw.WriteHeader(&tar.Header{Name: "README", Mode: 0o644, Size: int64(len(readme)), Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write(readme)
+	tw.Close()
+	gz.Close()
+	units := func(version string) string {
+		return fmt.Sprintf("package gearshift\n\nunits: svc: {\n\tkind: \"gear\", version: %q, target: \"local\"\n"+
+			"\tartifact: source: \"svc.tar.gz\"\n\trun: command: [\"sleep\", \"3600\"]\n}\n", version)
+	}
+	write := func(files map[string]string) {
+		t.Helper()
+		if err := statetest.WriteFiles(repo, files); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(map[string]string{
+		"svc.tar.gz":         tgz.String(),
+		"cue.mod/module.cue": "module: \"example.com/state@v0\"\nlanguage: version: \"v0.17.0\"\n",
+		"environments/dev/env.cue": fmt.Sprintf("package gearshift\n\nenvironment: {\n\tname: \"dev\"\n\tdeployFrom: branch: \"main\"\n"+
+			"\ttargets: local: host: {local: true, root: %q, allowLocalArtifacts: true}\n}\n", root),
+		"environments/dev/units.cue": units("1.0.0"),
+	})
+	env := map[string]string{"XDG_STATE_HOME": t.TempDir(), "XDG_CACHE_HOME": t.TempDir(), "NO_COLOR": "1", "PATH": os.Getenv("PATH")}
+	gearshift := func(now string, want int, args ...string) string {
+		t.Helper()
+		env["GEARSHIFT_NOW"] = now
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		var o, e bytes.Buffer
+		if code := run(ctx, append(args, "--repo", repo), &o, &e, func(k string) string { return env[k] }); code != want {
+			t.Fatalf("gearshift %v: exit %d, want %d\n%s%s", args, code, want, o.String(), e.String())
+		}
+		return o.String()
+	}
+	t.Cleanup(func() {
+		// Stop what the test started.
+		write(map[string]string{"environments/dev/units.cue": "package gearshift\n",
+			"environments/dev/prune.cue": "package gearshift\n\nenvironment: policies: prune: true\n"})
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		run(ctx, []string{"apply", "dev", "--no-status", "--repo", repo}, io.Discard, io.Discard, func(k string) string { return env[k] })
+	})
+	gearshift("2026-11-01T10:00:00Z", 0, "apply", "dev", "--no-status")
+	write(map[string]string{"environments/dev/units.cue": units("2.0.0")})
+	gearshift("2026-11-10T10:00:00Z", 0, "apply", "dev", "--no-status")
+	gearshift("2026-11-22T12:00:00Z", 0, "rollback", "dev", "svc", "--no-status")
+
+	var doc struct {
+		Units []struct {
+			Running    string    `json:"running"`
+			DeployedAt time.Time `json:"deployed_at"`
+		} `json:"units"`
+	}
+	out := gearshift("2026-11-22T12:00:00Z", 0, "status", "dev", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || len(doc.Units) != 1 {
+		t.Fatalf("status: %v\n%s", err, out)
+	}
+	if u := doc.Units[0]; u.Running != "1.0.0" || !u.DeployedAt.Equal(testNow) {
+		t.Errorf("after the rollback: runs %s deployed at %s, want 1.0.0 deployed at %s (GEARSHIFT_NOW)", u.Running, u.DeployedAt, testNow)
 	}
 }
