@@ -123,9 +123,10 @@ type bench struct {
 	sums            map[string]string
 	strategy        string
 	batch, n        int
-	// cpu is gearshift's CPU time in the last command, machine the whole
-	// machine's.
-	cpu, machine time.Duration
+	// cpu is gearshift's CPU time in the last command, server the
+	// fleet's sshd's (with its sessions and the commands they ran), and
+	// machine every process's on this machine (others' too).
+	cpu, server, machine time.Duration
 }
 
 func (b *bench) describe() string {
@@ -154,7 +155,7 @@ func (b *bench) apply(what, version string) {
 			summary = s
 		}
 	}
-	fmt.Printf("  %5d hosts  apply (%s) %-14s %8.2fs   cpu: gearshift %5.1fs, machine %6.1fs   %s\n", b.n, version, what, wall.Seconds(), b.cpu.Seconds(), b.machine.Seconds(), summary)
+	fmt.Printf("  %5d hosts  apply (%s) %-14s %8.2fs   cpu: gearshift %5.1fs, sshd %6.1fs, machine %6.1fs   %s\n", b.n, version, what, wall.Seconds(), b.cpu.Seconds(), b.server.Seconds(), b.machine.Seconds(), summary)
 }
 
 func (b *bench) status() {
@@ -162,7 +163,7 @@ func (b *bench) status() {
 	if err != nil {
 		b.fail("status", err, out)
 	}
-	fmt.Printf("  %5d hosts  status                     %8.2fs   cpu: gearshift %5.1fs, machine %6.1fs\n", b.n, wall.Seconds(), b.cpu.Seconds(), b.machine.Seconds())
+	fmt.Printf("  %5d hosts  status                     %8.2fs   cpu: gearshift %5.1fs, sshd %6.1fs, machine %6.1fs\n", b.n, wall.Seconds(), b.cpu.Seconds(), b.server.Seconds(), b.machine.Seconds())
 }
 
 // busy is the CPU time every process of the machine has used, from
@@ -189,6 +190,14 @@ func busy() time.Duration {
 
 func (b *bench) run(args []string) (time.Duration, string, error) {
 	defer func(before time.Duration) { b.machine = busy() - before }(busy())
+	sshdBefore, _ := b.fleet.CPU()
+	defer func() {
+		// The sessions end with gearshift's connections; sshd reaps them
+		// a moment later.
+		time.Sleep(200 * time.Millisecond)
+		after, _ := b.fleet.CPU()
+		b.server = after - sshdBefore
+	}()
 	cmd := exec.Command(b.gs, args...)
 	var out, traced bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out

@@ -167,6 +167,34 @@ func (f *Fleet) run(hostKey, authorized string, n int, o FleetOptions) error {
 	return nil
 }
 
+// CPU is the CPU time the server and the sessions it has reaped have
+// used (utime, stime, cutime and cstime of /proc/<pid>/stat): the hosts'
+// side of what a client did, once its connections are closed.
+func (f *Fleet) CPU() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(f.cmd.Process.Pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("unexpected /proc stat %q", s)
+	}
+	fields := strings.Fields(s[i+1:]) // from field 3, state
+	if len(fields) < 15 {
+		return 0, fmt.Errorf("unexpected /proc stat %q", s)
+	}
+	var ticks int64
+	for _, v := range fields[11:15] { // fields 14-17
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond, nil // USER_HZ 100
+}
+
 // Close stops the server (the sessions it forked end with their clients).
 func (f *Fleet) Close() {
 	if f.cmd == nil || f.cmd.Process == nil {
