@@ -40,3 +40,42 @@ func TestStartWithOpenSSHClient(t *testing.T) {
 		}
 	}
 }
+
+// TestFleetWithOpenSSHClient checks a fleet with the ssh command: each
+// address is a host whose key is verified under its own name, an address
+// not in the fleet is refused as unknown, and sshd's CPU is accounted.
+func TestFleetWithOpenSSHClient(t *testing.T) {
+	if _, err := exec.LookPath("ssh"); err != nil {
+		t.Skip("no ssh client")
+	}
+	if _, err := os.Stat(Binary); err != nil {
+		t.Skip("no sshd")
+	}
+	f, err := StartFleet(t.TempDir(), 300, FleetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if len(f.Addrs) != 300 || f.Addrs[0] != "127.0.2.1" || f.Addrs[299] != "127.0.3.50" {
+		t.Fatalf("addresses %s ... %s (%d)", f.Addrs[0], f.Addrs[len(f.Addrs)-1], len(f.Addrs))
+	}
+	ssh := func(addr string) (string, error) {
+		out, err := exec.Command("ssh", "-F", "/dev/null",
+			"-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "CheckHostIP=no",
+			"-o", "UserKnownHostsFile="+f.KnownHosts, "-o", "IdentitiesOnly=yes",
+			"-i", f.Identity, "-p", strconv.Itoa(f.Port), f.User+"@"+addr,
+			"echo", "ok").CombinedOutput()
+		return string(out), err
+	}
+	for _, a := range []string{f.Addrs[0], f.Addrs[299]} {
+		if out, err := ssh(a); err != nil || !strings.HasSuffix(out, "ok\n") {
+			t.Errorf("ssh to %s: %v\n%s", a, err, out)
+		}
+	}
+	if out, err := ssh("127.0.9.9"); err == nil || !strings.Contains(out, "Host key verification failed") {
+		t.Errorf("ssh to an address outside the fleet: %v, want a host key refusal\n%s", err, out)
+	}
+	if cpu, err := f.CPU(); err != nil || cpu < 0 {
+		t.Errorf("CPU: %v, %v", cpu, err)
+	}
+}
