@@ -30,10 +30,6 @@ type Drivers struct {
 	Connect Connect
 }
 
-func (d Drivers) observer(env *state.Environment, target string) (driver.Observer, error) {
-	return d.Resolve(env, target)
-}
-
 // Options tune a run. The zero value is usable.
 type Options struct {
 	// Parallelism bounds the actions of one wave that run at once
