@@ -178,33 +178,29 @@ func LatestVersion(tags []string, r Releases, current, level string) (version st
 		case cur != nil && !withinLevel(cur, v, level):
 			continue
 		}
-		if best != "" {
-			c := state.CompareVersions(part, bestPart)
-			if c == 0 && r.Pattern != nil {
-				c = state.CompareVersions(text, best)
-			}
-			if c <= 0 {
-				continue
-			}
+		if best != "" && r.compare(part, text, bestPart, best) <= 0 {
+			continue
 		}
 		best, bestPart = text, part
 	}
-	if best == "" {
+	if best == "" || current != "" && r.compare(bestPart, best, curPart, current) <= 0 {
 		return current, false
-	}
-	if current != "" {
-		c := state.CompareVersions(bestPart, curPart)
-		if c == 0 && r.Pattern != nil {
-			c = state.CompareVersions(best, current)
-		}
-		if c <= 0 {
-			return current, false
-		}
 	}
 	if r.Pattern != nil {
 		return best, true
 	}
 	return styleLike(best, current), true
+}
+
+// compare orders two releases, each given by the part that orders it and
+// its whole text: by the parts, and with a pattern, two equal parts by the
+// whole texts (one version tagged twice: the later date wins).
+func (r Releases) compare(aPart, a, bPart, b string) int {
+	c := state.CompareVersions(aPart, bPart)
+	if c == 0 && r.Pattern != nil {
+		c = state.CompareVersions(a, b)
+	}
+	return c
 }
 
 func withinLevel(cur, v *semver.Version, level string) bool {
