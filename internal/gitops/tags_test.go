@@ -2,6 +2,8 @@ package gitops
 
 import (
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -167,4 +169,50 @@ func TestTagListerListsEachURLOnce(t *testing.T) {
 	if _, err := l.Tags(ctx, srv.URL("missing")); err == nil {
 		t.Errorf("Tags of a missing repository succeeded")
 	}
+}
+
+// FuzzLatestVersion: whatever tags a remote repository holds, a proposal
+// is one of them (in current's style) and newer than current, and no
+// proposal leaves current unchanged.
+func FuzzLatestVersion(f *testing.F) {
+	f.Add("gn3-v0.0.9-aaaa1111-20211201\ngn3-v0.0.12-794db6e2-20220113\ngn3-v1.0.0-bbbb2222-20220301", "gn3-v0.0.9-aaaa1111-20211201", true, "minor")
+	f.Add("v1.2.3\nv1.2.10\nv2.0.0-rc.1\nlatest", "1.2.3", false, "patch")
+	f.Add("20220113\n20220120\nnightly", "20220113", true, "major")
+	pattern, err := state.CompileTagPattern(`(?:gn3-v)?([0-9][0-9.a-z-]*)(?:-[0-9a-f]+-[0-9]{8})?`)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, tagList, current string, withPattern bool, level string) {
+		tags := strings.Split(tagList, "\n")
+		r := Releases{}
+		if withPattern {
+			r.Pattern = pattern
+		}
+		got, ok := LatestVersion(tags, r, current, level)
+		if !ok {
+			if got != current {
+				t.Fatalf("no proposal, but %q instead of current %q", got, current)
+			}
+			return
+		}
+		if level == LevelNone {
+			t.Fatalf("level none proposed %q", got)
+		}
+		if !slices.ContainsFunc(tags, func(tag string) bool {
+			return tag == got || strings.TrimPrefix(tag, "v") == strings.TrimPrefix(got, "v")
+		}) {
+			t.Fatalf("proposed %q, which is no tag of %q", got, tags)
+		}
+		if current != "" && r.compare(part(r, got), got, part(r, current), current) <= 0 {
+			t.Fatalf("proposed %q, which is not newer than %q", got, current)
+		}
+	})
+}
+
+func part(r Releases, s string) string {
+	if r.Pattern == nil {
+		return s
+	}
+	p, _ := r.Pattern.Version(s)
+	return p
 }
