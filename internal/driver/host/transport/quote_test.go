@@ -142,7 +142,16 @@ func TestRemoteCommand(t *testing.T) {
 	want := `cd ./-dir || exit 126; ` +
 		`command -v 'my app' >/dev/null || { printf '%s: command not found\n' 'my app' >&2; exit 127; }; ` +
 		`printf 'gearshift-pid:%s\n' "$$" >&2; ` +
-		`exec env -i ${HOME+"HOME=$HOME"} ${PATH+"PATH=$PATH"} 'A=1' 'B=it'\''s' sh -c 'exec "$@"' sh 'my app' '--flag=$x'`
+		`exec env -i -- ${HOME+"HOME=$HOME"} ${PATH+"PATH=$PATH"} ${PWD+"PWD=$PWD"} 'A=1' 'B=it'\''s' 'my app' '--flag=$x'`
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	// An argv[0] with "=" goes through an inner sh, or env would take it
+	// for an assignment.
+	got = remoteCommand([]string{"a=b", "x"}, "", nil, []string{"PATH"})
+	want = `command -v 'a=b' >/dev/null || { printf '%s: command not found\n' 'a=b' >&2; exit 127; }; ` +
+		`printf 'gearshift-pid:%s\n' "$$" >&2; ` +
+		`exec env -i ${PATH+"PATH=$PATH"} sh -c 'exec "$@"' sh 'a=b' x`
 	if got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}

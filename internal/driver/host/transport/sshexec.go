@@ -30,14 +30,18 @@ const pidMarker = "gearshift-pid:"
 // whose only variable parts are quoted words (and environment names checked
 // to be identifiers), then
 //
-//	exec env -i ${PATH+"PATH=$PATH"} ... NAME=value... sh -c 'exec "$@"' sh argv...
+//	exec env -i -- ${PATH+"PATH=$PATH"} ... ${PWD+"PWD=$PWD"} NAME=value... argv...
 //
 // so the command starts from an empty environment, not from what sshd's
 // session holds (SSH_CONNECTION, AcceptEnv'd and SetEnv variables, PAM's):
-// it keeps only the inherit names the login has (proc.Inherited) and gets
-// env on top. The inner sh keeps an argv[0] containing "=" from being read
-// by env as an assignment; it adds PWD, as os/exec does locally. Every exec
-// keeps the pid the prelude printed.
+// it keeps only the inherit names the login has (proc.Inherited), PWD (as
+// os/exec sets it locally) and gets env on top. An argv[0] containing "="
+// would be read by env as an assignment: it is run as
+//
+//	exec env -i ${PATH+"PATH=$PATH"} ... NAME=value... sh -c 'exec "$@"' sh argv...
+//
+// where the inner sh adds PWD. Every exec keeps the pid the prelude
+// printed.
 func remoteCommand(argv []string, dir string, env map[string]string, inherit []string) string {
 	var b strings.Builder
 	if dir != "" {
@@ -45,14 +49,29 @@ func remoteCommand(argv []string, dir string, env map[string]string, inherit []s
 	}
 	name := quoteWord(argv[0])
 	b.WriteString("command -v " + name + " >/dev/null || { printf '%s: command not found\\n' " + name + " >&2; exit 127; }; ")
+	// An argv[0] with "=" would be read by env as an assignment: an inner
+	// sh runs it (and sets PWD). Any other goes straight from env, one
+	// process fewer on the host for every command, with the login
+	// shell's PWD (after the cd) and "--" so that a leading "-" is no
+	// option.
+	inner := strings.Contains(argv[0], "=")
 	b.WriteString("printf '" + pidMarker + "%s\\n' \"$$\" >&2; exec env -i")
+	if !inner {
+		b.WriteString(" --")
+	}
 	for _, k := range inherit {
 		b.WriteString(" ${" + k + "+\"" + k + "=$" + k + "\"}")
+	}
+	if !inner {
+		b.WriteString(` ${PWD+"PWD=$PWD"}`)
 	}
 	for _, k := range slices.Sorted(maps.Keys(env)) {
 		b.WriteString(" " + quoteWord(k+"="+env[k]))
 	}
-	b.WriteString(" sh -c 'exec \"$@\"' sh " + Quote(argv))
+	if inner {
+		b.WriteString(" sh -c 'exec \"$@\"' sh")
+	}
+	b.WriteString(" " + Quote(argv))
 	return b.String()
 }
 
