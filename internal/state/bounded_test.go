@@ -110,9 +110,13 @@ func TestChildEnvironment(t *testing.T) {
 	t.Setenv("GITHUB_TOKEN", "ghp_FAKEchildTOKEN0123456789")
 	dir := t.TempDir()
 	writeTree(t, dir, map[string]string{"environments/dev/slow.cue": "package gearshift\n\nimport \"list\"\n\nx: [for i in list.Range(0, 3000, 1) for j in list.Range(0, 3000, 1) {i * j}]\n"})
+	// The comprehension runs until the test has read the child and
+	// cancels it: a loaded machine may take long to start the child.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		_, err := Load(context.Background(), dir, nil, Options{Limits: Limits{Memory: 256 << 20, Timeout: 3 * time.Second}})
+		_, err := Load(ctx, dir, nil, Options{Limits: Limits{Memory: 1 << 30, Timeout: 10 * time.Minute}})
 		done <- err
 	}()
 	var environ, limits []byte
@@ -128,10 +132,11 @@ func TestChildEnvironment(t *testing.T) {
 		}
 		e, err1 := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
 		l, err2 := os.ReadFile(fmt.Sprintf("/proc/%d/limits", pid))
-		if err1 == nil && err2 == nil && len(e) > 0 && strings.Contains(string(l), fmt.Sprint(256<<20+64<<20)) {
+		if err1 == nil && err2 == nil && len(e) > 0 && strings.Contains(string(l), fmt.Sprint(1<<30+64<<20)) {
 			environ, limits = e, l
 		}
 	}
+	cancel()
 	<-done
 	if got, want := strings.Split(strings.TrimRight(string(environ), "\x00"), "\x00"), []string{childEnv + "=1", "GOTRACEBACK=none"}; !cmp.Equal(got, want) {
 		t.Errorf("the evaluator's environment is %q, want %q", got, want)
@@ -142,7 +147,7 @@ func TestChildEnvironment(t *testing.T) {
 			dataLimit = strings.Join(strings.Fields(line)[3:5], " ")
 		}
 	}
-	if want := fmt.Sprintf("%d %d", 256<<20+64<<20, 256<<20+64<<20); dataLimit != want {
+	if want := fmt.Sprintf("%d %d", 1<<30+64<<20, 1<<30+64<<20); dataLimit != want {
 		t.Errorf("the evaluator's data size limit is %q, want %q", dataLimit, want)
 	}
 }
