@@ -45,6 +45,7 @@ func main() {
 	deployWith := flag.String("deploy-with", "", "the gearshift binary that deploys the fleets above -apply-max, untimed (default: -gearshift)")
 	strategy := flag.String("strategy", "recreate", "the unit's strategy: recreate or rolling")
 	batch := flag.Int("batch", 1, "rolling.maxUnavailable for -strategy rolling")
+	health := flag.String("health", "command", "the unit's health check: command (./app check, run on each host) or none (the process manager's own check, over SFTP)")
 	keep := flag.Bool("keep", false, "keep the temporary directory")
 	loginRC := flag.Bool("login-rc", false, "let the login shell source ~/.bashrc for every command (measures the machine's dotfiles)")
 	trace := flag.String("trace", "", "append gearshift's output, each line with its time, to this file")
@@ -85,7 +86,10 @@ func main() {
 		log.Fatal(err)
 	}
 	go http.Serve(ln, http.FileServer(http.Dir(dist)))
-	b := &bench{gs: *gs, dir: dir, trace: *trace, fleet: fleet, sums: sums, strategy: *strategy, batch: *batch,
+	if *health != "command" && *health != "none" {
+		log.Fatalf("-health %q: want command or none", *health)
+	}
+	b := &bench{gs: *gs, dir: dir, trace: *trace, health: *health, fleet: fleet, sums: sums, strategy: *strategy, batch: *batch,
 		source: "http://" + ln.Addr().String() + "/app-{version}.tar.gz"}
 	defer b.stopAll()
 
@@ -118,7 +122,7 @@ func main() {
 
 type bench struct {
 	gs, dir, source string
-	trace           string
+	trace, health   string
 	fleet           *sshd.Fleet
 	sums            map[string]string
 	strategy        string
@@ -130,10 +134,11 @@ type bench struct {
 }
 
 func (b *bench) describe() string {
+	s := b.strategy
 	if b.strategy == "rolling" {
-		return fmt.Sprintf("rolling, %d at a time", b.batch)
+		s = fmt.Sprintf("rolling, %d at a time", b.batch)
 	}
-	return b.strategy
+	return s + ", health " + b.health
 }
 
 func (b *bench) root() string { return filepath.Join(b.dir, "root") }
@@ -274,13 +279,19 @@ units: app: {
 	kind: "gear", version: %q, target: "fleet", %s
 	artifact: {source: %q, checksum: %q}
 	run: command: ["./app"]
-	health: {command: ["./app", "check"], interval: "100ms", timeout: "30s"}
-}
-`, version, strategy, b.source, b.sums[version]),
+%s}
+`, version, strategy, b.source, b.sums[version], healthCUE(b.health)),
 	}
 	if err := statetest.WriteFiles(filepath.Join(b.dir, "repo"), files); err != nil {
 		log.Fatal(err)
 	}
+}
+
+func healthCUE(health string) string {
+	if health == "none" {
+		return ""
+	}
+	return "\thealth: {command: [\"./app\", \"check\"], interval: \"100ms\", timeout: \"30s\"}\n"
 }
 
 // stopAll stops the unit's processes by the pid files of the host layout.
