@@ -21,7 +21,11 @@ import (
 // deploy that failed before switching, a rollback already done) only have
 // their current release checked, and started if it does not run. So
 // calling Rollback again after a rollback, as a resumed apply may, never
-// goes further back. A host with nothing to return to is an error.
+// goes further back. A host with nothing to return to is an error, but
+// for the unit's first release (a first deploy that failed, so that
+// apply takes it back): it is stopped, `current` is removed and the
+// release goes, so that a failed release is never left current nor ever
+// returned to; the result then has no version.
 //
 // Blue/green units switch back in the proxy when the other slot still
 // runs the release; other units stop the current release, switch
@@ -86,6 +90,19 @@ func (d *Driver) Rollback(ctx context.Context, env *state.Environment, u *state.
 			errs = append(errs, s.err)
 			continue
 		}
+		if s.target == nil {
+			// A first release taken back: nothing runs here now.
+			hr.Outcome = driver.HostRolledBack
+			if s.cur == nil {
+				hr.Outcome = driver.HostUntouched
+			}
+			res.PerHost = append(res.PerHost, hr)
+			res.Hosts = append(res.Hosts, hostName(hosts[i]))
+			if res.Previous == nil && s.cur != nil {
+				res.Previous = &driver.Release{ID: s.cur.ID, Version: s.cur.Version, DeployedAt: s.cur.DeployedAt}
+			}
+			continue
+		}
 		hr.Outcome, hr.Version, hr.Release = driver.HostRolledBack, s.target.Version, s.target.ID
 		if s.target.ID == s.cur.ID {
 			hr.Outcome = driver.HostUntouched // it kept (and runs) its release
@@ -112,8 +129,11 @@ func (d *Driver) Rollback(ctx context.Context, env *state.Environment, u *state.
 // prune try again.
 func (d *Driver) removeRolledBack(ctx context.Context, h *hostRun, from *Record, last *attempt) {
 	now, _, err := ReadCurrent(ctx, h.c, h.l)
-	if err != nil || now == nil {
+	if err != nil {
 		return
+	}
+	if now == nil {
+		now = &Record{} // a first release taken back: nothing to keep
 	}
 	var ids []string
 	if from != nil {
@@ -166,7 +186,13 @@ func (d *Driver) emptySlots(ctx context.Context, h *hostRun, id string) error {
 
 // rollbackTarget is the release host h must run after the rollback.
 func (d *Driver) rollbackTarget(ctx context.Context, h *hostRun, u *state.Unit, cur *Record, att, last *attempt, toVersion string) (*Record, error) {
+	firstRelease := toVersion == "" && last != nil && last.Previous == ""
 	if cur == nil {
+		if firstRelease {
+			// The unit's first deploy never switched this host: it
+			// stays without a release.
+			return nil, nil
+		}
 		return nil, fmt.Errorf("%s is not deployed: nothing to roll back to", u.Name)
 	}
 	var id string
@@ -183,6 +209,12 @@ func (d *Driver) rollbackTarget(ctx context.Context, h *hostRun, u *state.Unit, 
 			return nil, fmt.Errorf("no release of %s %s is kept: nothing to roll back to", u.Name, toVersion)
 		}
 		return r, nil
+	case firstRelease && att != nil && att.ID == last.ID && cur.ID == last.ID:
+		// The last deploy was the unit's first release (a failed first
+		// deploy): there is nothing to return to, and a failed release
+		// must never stay current. It is stopped and taken away, and the
+		// unit is not deployed, as before (nil).
+		return nil, nil
 	case last != nil:
 		if att == nil || att.ID != last.ID || cur.ID != last.ID {
 			h.say("the last deploy (%s) does not run here: keeping %s", last.ID, cur.ID)
@@ -241,6 +273,9 @@ func (h *hostRun) newestRelease(ctx context.Context, version string) (*Record, e
 
 // rollbackHost makes target run on h in place of cur.
 func (d *Driver) rollbackHost(ctx context.Context, h *hostRun, u *state.Unit, cur, target *Record, now time.Time) error {
+	if target == nil {
+		return d.undeploy(ctx, h, cur)
+	}
 	if target.ID == cur.ID {
 		return d.ensure(ctx, h, u, cur)
 	}
@@ -266,6 +301,23 @@ func (d *Driver) rollbackHost(ctx context.Context, h *hostRun, u *state.Unit, cu
 		return err
 	}
 	return d.waitHealthy(ctx, h, u, &renewed)
+}
+
+// undeploy stops a failed first release (every slot of a blue/green unit)
+// and removes `current`, so that the unit is not deployed; the release
+// itself goes with removeRolledBack.
+func (d *Driver) undeploy(ctx context.Context, h *hostRun, cur *Record) error {
+	if cur == nil {
+		return nil
+	}
+	h.say("stopping %s, the unit's first release: nothing to roll back to", cur.ID)
+	if err := d.service().stopAll(ctx, h, cur); err != nil {
+		return err
+	}
+	if err := d.emptySlots(ctx, h, cur.ID); err != nil {
+		return err
+	}
+	return h.c.RemoveAll(ctx, h.l.Current())
 }
 
 // ensure makes sure the current release runs, is healthy and, for
