@@ -5,7 +5,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -28,7 +27,12 @@ func TestHealthFailureQuotesItsOwnLog(t *testing.T) {
 	unit := func(version string) *state.Unit {
 		u := webUnit(version)
 		u.Port = port
-		u.Health.Timeout.Duration = time.Second
+		// Time enough for a good release on a loaded machine; the broken
+		// one fails at the timeout.
+		u.Health.Timeout.Duration = 10 * time.Second
+		if version == "2.0.0" {
+			u.Health.Timeout.Duration = time.Second
+		}
 		// The release says who it is in its log, then serves.
 		u.Run.Command = []string{"sh", "-c", `echo "release $GEARSHIFT_VERSION started"; exec ./unitserver`}
 		return u
@@ -64,6 +68,11 @@ func TestRollingResultsPerHost(t *testing.T) {
 	hosts := d.Target.Hosts
 	t0 := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 	id1, id2 := NewID("1.0.0", t0), NewID("2.0.0", t0.Add(time.Hour))
+	rollingUnit := func(version string) *state.Unit {
+		u := rollingUnit(version)
+		u.Health.Timeout.Duration = 5 * time.Second // a loaded machine
+		return u
+	}
 
 	if _, err := d.Deploy(ctx, deployReq(t, rollingUnit("1.0.0"), false, t0, ev)); err != nil {
 		t.Fatalf("deploy 1.0.0: %v", err)
@@ -132,5 +141,3 @@ func summarize(rs []driver.HostResult) []string {
 	}
 	return out
 }
-
-var _ = strconv.Itoa
