@@ -89,7 +89,7 @@ func main() {
 	if *health != "command" && *health != "none" {
 		log.Fatalf("-health %q: want command or none", *health)
 	}
-	b := &bench{gs: *gs, dir: dir, trace: *trace, health: *health, fleet: fleet, sums: sums, strategy: *strategy, batch: *batch,
+	b := &bench{gs: *gs, dir: dir, trace: *trace, health: *health, keep: *keep, fleet: fleet, sums: sums, strategy: *strategy, batch: *batch,
 		source: "http://" + ln.Addr().String() + "/app-{version}.tar.gz"}
 	defer b.stopAll()
 
@@ -123,6 +123,7 @@ func main() {
 type bench struct {
 	gs, dir, source string
 	trace, health   string
+	keep            bool
 	fleet           *sshd.Fleet
 	sums            map[string]string
 	strategy        string
@@ -246,6 +247,9 @@ func (s *stamped) Write(p []byte) (int, error) {
 func (b *bench) fail(what string, err error, out string) {
 	b.stopAll()
 	b.fleet.Close()
+	if !b.keep {
+		os.RemoveAll(b.dir) // log.Fatalf skips main's deferred removal
+	}
 	log.Fatalf("%d hosts, %s: %v\n%s", b.n, what, err, tail(out, 40))
 }
 
