@@ -47,6 +47,15 @@ func TestFailedFirstDeploy(t *testing.T) {
 	if u.Outcome != RolledBack || u.RolledBackTo != "" || !strings.Contains(u.Error, "it was not deployed before: the failed release was stopped and removed, and the unit is not deployed") {
 		t.Errorf("got %s (rolled back to %q): %s; want rolled back to nothing, saying so", u.Outcome, u.RolledBackTo, u.Error)
 	}
+	var text strings.Builder
+	r := &Result{}
+	r.Add(res)
+	if err := r.Text(&text); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), "the unit is not deployed\n") || strings.Contains(text.String(), "rolled back to \n") {
+		t.Errorf("the result's text does not end the unit's line saying it is not deployed:\n%s", text.String())
+	}
 	l := host.Layout{Root: root, Unit: "app"}
 	if _, err := os.Lstat(l.Current()); !os.IsNotExist(err) {
 		t.Errorf("current is still there after the failed first deploy: %v", err)

@@ -251,7 +251,7 @@ func (r *Result) Text(w io.Writer) error {
 			}
 			fmt.Fprintf(&b, "  %s %-20s %-20s %-11s %s", outcomeSymbol[u.Outcome], u.Unit, versions, u.Outcome, seconds(u.Seconds))
 			switch {
-			case u.Outcome == RolledBack:
+			case u.Outcome == RolledBack && u.RolledBackTo != "":
 				fmt.Fprintf(&b, "  %s; rolled back to %s", u.Error, u.RolledBackTo)
 			case u.Outcome == Failed && u.RollbackError != "":
 				fmt.Fprintf(&b, "  %s; rollback failed: %s", u.Error, u.RollbackError)
