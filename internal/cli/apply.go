@@ -71,7 +71,7 @@ func applyCmd() *command {
 		flags: func(fs *pflag.FlagSet) {
 			fs.IntVar(&f.parallelism, "parallelism", apply.DefaultParallelism, "how many actions of a wave run at once")
 			fs.IntVar(&f.observe.parallelism, "observe-parallelism", 32, "how many units are observed at once")
-			fs.DurationVar(&f.observe.timeout, "observe-timeout", 30*time.Second, "how long one unit's observation may take")
+			fs.DurationVar(&f.observe.timeout, "observe-timeout", 30*time.Second, "how long one unit's observation may take (for each 32 hosts of a host target)")
 			fs.DurationVar(&f.actionTimeout, "action-timeout", apply.DefaultActionTimeout, "how long one action (fetch, test, deploy, verify, rollback) may take")
 			fs.StringVar(&f.cacheDir, "cache-dir", "", "artifact cache (default $XDG_CACHE_HOME/gearshift or ~/.cache/gearshift)")
 			fs.BoolVar(&f.retryFailed, "retry-failed", false, "deploy a version that failed and was rolled back before")

@@ -31,7 +31,7 @@ type observeFlags struct {
 
 func (o *observeFlags) add(fs *pflag.FlagSet) {
 	fs.IntVar(&o.parallelism, "parallelism", 32, "how many units are observed at once")
-	fs.DurationVar(&o.timeout, "observe-timeout", 30*time.Second, "how long one unit's observation may take")
+	fs.DurationVar(&o.timeout, "observe-timeout", 30*time.Second, "how long one unit's observation may take (for each 32 hosts of a host target)")
 }
 
 // drivers resolves targets to drivers for one run and holds their

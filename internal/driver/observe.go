@@ -43,7 +43,7 @@ func ObserveEnvironment(ctx context.Context, env *state.Environment, resolve Res
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			obs := observeOne(ctx, env, u, resolve, o.Timeout)
+			obs := observeOne(ctx, env, u, resolve, unitTimeout(env, u, o.Timeout))
 			mu.Lock()
 			out.Units[name] = obs
 			mu.Unlock()
@@ -54,6 +54,22 @@ func ObserveEnvironment(ctx context.Context, env *state.Environment, resolve Res
 		out.Extra, out.InventoryErrors = inventories(ctx, env, resolve, o.Timeout)
 	}
 	return out
+}
+
+// hostsPerTimeout is how many hosts of a host target one Timeout is for:
+// the host driver observes that many at once, so a unit on 1,000 hosts is
+// given the time of ceil(1000/32) rounds, not that of one.
+const hostsPerTimeout = 32
+
+// unitTimeout is the time u's observation may take: timeout for each round
+// of hostsPerTimeout hosts of its target.
+func unitTimeout(env *state.Environment, u *state.Unit, timeout time.Duration) time.Duration {
+	t, ok := env.Targets[u.Target]
+	if !ok || t.Host == nil || len(t.Host.Hosts) <= hostsPerTimeout {
+		return timeout
+	}
+	rounds := (len(t.Host.Hosts) + hostsPerTimeout - 1) / hostsPerTimeout
+	return timeout * time.Duration(rounds)
 }
 
 func observeOne(ctx context.Context, env *state.Environment, u *state.Unit, resolve Resolver, timeout time.Duration) Observation {
