@@ -153,8 +153,23 @@ units: exporter: {
 		return strings.TrimSpace(string(b)), cur
 	}
 
+	logins := func() []int {
+		var n []int
+		for _, h := range cluster.Hosts {
+			n = append(n, h.Logins())
+		}
+		return n
+	}
+	before := logins()
 	if code, out := gearshift("apply", "prod"); code != 0 {
 		t.Fatalf("first apply: exit %d\n%s", code, out)
+	}
+	// One pass per command: the lock (on the first host), observation,
+	// the deploy and the status record share one connection per host.
+	for i, n := range logins() {
+		if n-before[i] != 1 {
+			t.Errorf("apply dialled host %d %d times, want once", i, n-before[i])
+		}
 	}
 	for i := range cluster.Hosts {
 		if v, rec := hostVersion(i); v != "1.0.0" || rec.Checksum != sums["1.0.0"] {

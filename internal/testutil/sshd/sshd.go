@@ -34,7 +34,13 @@ type Host struct {
 	Port int
 	// HostKey is the server's public host key line ("ssh-ed25519 AAAA...").
 	HostKey string
+	// Log is what the server logged (LogLevel VERBOSE).
+	Log *testutil.SyncBuffer
 }
+
+// Logins counts the connections the server has authenticated: how many
+// times a client dialled it.
+func (h Host) Logins() int { return strings.Count(h.Log.String(), "Accepted publickey for ") }
 
 // HostPort is Addr:Port.
 func (h Host) HostPort() string { return net.JoinHostPort(h.Addr, strconv.Itoa(h.Port)) }
@@ -127,11 +133,12 @@ func start(t testing.TB, dir string, i int, authorized string) Host {
 	var lastErr error
 	for range 5 {
 		port := testutil.FreePort(t)
-		if err := run(t, sdir, hostKey, authorized, port); err != nil {
+		log, err := run(t, sdir, hostKey, authorized, port)
+		if err != nil {
 			lastErr = err
 			continue
 		}
-		return Host{Addr: "127.0.0.1", Port: port, HostKey: keyOnly(hostPub)}
+		return Host{Addr: "127.0.0.1", Port: port, HostKey: keyOnly(hostPub), Log: log}
 	}
 	t.Fatalf("start sshd: %v", lastErr)
 	return Host{}
@@ -164,18 +171,18 @@ LogLevel VERBOSE
 // run writes the config, starts sshd -D -e and waits until it greets on
 // port. The server is stopped in t.Cleanup; its log is shown if the test
 // failed.
-func run(t testing.TB, sdir, hostKey, authorized string, port int) error {
+func run(t testing.TB, sdir, hostKey, authorized string, port int) (*testutil.SyncBuffer, error) {
 	config := filepath.Join(sdir, "sshd_config")
 	text := fmt.Sprintf(configTemplate, port, hostKey, filepath.Join(sdir, "sshd.pid"), authorized)
 	if err := os.WriteFile(config, []byte(text), 0o600); err != nil {
-		return err
+		return nil, err
 	}
 	log := &testutil.SyncBuffer{}
 	cmd := exec.Command(Binary, "-D", "-e", "-f", config)
 	cmd.Stdout = log
 	cmd.Stderr = log
 	if err := cmd.Start(); err != nil {
-		return err
+		return nil, err
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
@@ -193,7 +200,7 @@ func run(t testing.TB, sdir, hostKey, authorized string, port int) error {
 	for {
 		select {
 		case <-exited:
-			return fmt.Errorf("sshd on port %d exited: %s", port, log.String())
+			return nil, fmt.Errorf("sshd on port %d exited: %s", port, log.String())
 		default:
 		}
 		if greets(addr) {
@@ -201,7 +208,7 @@ func run(t testing.TB, sdir, hostKey, authorized string, port int) error {
 		}
 		if time.Now().After(deadline) {
 			stop()
-			return fmt.Errorf("sshd on port %d did not answer within 10s: %s", port, log.String())
+			return nil, fmt.Errorf("sshd on port %d did not answer within 10s: %s", port, log.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -211,7 +218,7 @@ func run(t testing.TB, sdir, hostKey, authorized string, port int) error {
 			t.Logf("sshd on port %d:\n%s", port, log.String())
 		}
 	})
-	return nil
+	return log, nil
 }
 
 // greets reports whether an SSH server answers on addr: a bare TCP accept
