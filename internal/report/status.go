@@ -2,10 +2,8 @@ package report
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/gearshift-dev/gearshift/internal/report/inert"
@@ -44,13 +42,19 @@ type Status struct {
 	Rows          []StatusRow `json:"units"`
 }
 
+// errorCell is the most of an error the status table shows of a unit (the
+// JSON document has all of it): a command's whole stderr in one cell would
+// push the columns after it off the screen.
+const errorCell = 100
+
 // StatusText writes the status matrix as an aligned table.
 func StatusText(w io.Writer, s *Status, st Style) error {
 	// Every cell from the state or a target is escaped (inert.Text): a tab
-	// or newline would shift the table, an escape sequence rewrite it.
+	// or newline would shift the table, an escape sequence rewrite it. The
+	// columns are aligned on what is visible, colours aside (table).
 	q := inert.Text
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ENVIRONMENT\tUNIT\tDESIRED\tRUNNING\tDEPLOYED\tAGE\tHEALTH\tDRIFT\tWAIVERS")
+	t := &table{}
+	t.row("ENVIRONMENT", "UNIT", "DESIRED", "RUNNING", "DEPLOYED", "AGE", "HEALTH", "DRIFT", "WAIVERS")
 	for _, r := range s.Rows {
 		running, deployed, age := r.Running, "-", "-"
 		if running == "" {
@@ -80,17 +84,17 @@ func StatusText(w io.Writer, s *Status, st Style) error {
 		switch {
 		case !r.Observed:
 			running = "?"
-			health = st.red("not observed: " + q(r.Error))
+			health = st.red(inert.Cell("not observed: "+r.Error, errorCell))
 		case r.Error != "":
-			health = st.red("error: " + q(r.Error))
+			health = st.red(inert.Cell("error: "+r.Error, errorCell))
 		}
 		waivers := strings.Join(r.Waivers, ",")
 		if waivers == "" {
 			waivers = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", q(r.Environment), q(r.Unit), q(r.Desired), q(running), deployed, age, health, drift, q(waivers))
+		t.row(q(r.Environment), q(r.Unit), q(r.Desired), q(running), deployed, age, health, drift, q(waivers))
 	}
-	return tw.Flush()
+	return t.write(w)
 }
 
 // StatusJSON writes the status matrix as its versioned JSON document.

@@ -68,6 +68,25 @@ func Lines(s string) string {
 	return strings.Join(lines, "\n")
 }
 
+// Cell is Text for one cell of a table: escaped as Text does, so that it
+// stays on one line, and cut to at most max characters (runes), the last
+// of them an ellipsis, so that one long message (a command's whole stderr)
+// cannot widen a column past the screen. A max below 1 does not cut.
+func Cell(s string, max int) string {
+	s = Text(s)
+	if max < 1 || utf8.RuneCountInString(s) <= max {
+		return s
+	}
+	n := 0
+	for i := range s {
+		if n == max-1 {
+			return s[:i] + "…"
+		}
+		n++
+	}
+	return s
+}
+
 // NewWriter returns a writer that passes each write through Lines, for a
 // command that prints text lines of the state with fmt.Fprintf. A write
 // must not end inside a UTF-8 sequence (fmt never splits one).

@@ -34,6 +34,31 @@ func TestLines(t *testing.T) {
 	}
 }
 
+func TestCell(t *testing.T) {
+	tests := []struct {
+		in   string
+		max  int
+		want string
+	}{
+		{"connection refused", 40, "connection refused"},
+		{"exit status 1:\nline two", 40, `exit status 1:\nline two`},
+		{"exit status 1:\nline two", 12, "exit status…"},
+		{"ünïcödé ✓ and more", 18, "ünïcödé ✓ and more"},
+		{"ünïcödé ✓ and more", 9, "ünïcödé …"},
+		{"\x1b[2K\rforged", 6, `\x1b[…`},
+		{"no cut", 0, "no cut"},
+	}
+	for _, tt := range tests {
+		got := Cell(tt.in, tt.max)
+		if got != tt.want {
+			t.Errorf("Cell(%q, %d) = %q, want %q", tt.in, tt.max, got, tt.want)
+		}
+		if strings.ContainsAny(got, "\n\r\t\x1b") {
+			t.Errorf("Cell(%q, %d) = %q holds a control character", tt.in, tt.max, got)
+		}
+	}
+}
+
 func TestNewWriter(t *testing.T) {
 	var b strings.Builder
 	w := NewWriter(&b)
