@@ -13,6 +13,12 @@ type Diagnostic struct {
 	Msg string `json:"message"`
 	// Path is the CUE path of the value, when known ("units.ledger.version").
 	Path string `json:"path,omitempty"`
+
+	// format and args are CUE's message before formatting, when the
+	// diagnostic came from CUE: explain reads the operands from them
+	// instead of parsing the text.
+	format string
+	args   []any
 }
 
 func (d Diagnostic) String() string {

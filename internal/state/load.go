@@ -248,7 +248,7 @@ func loadEnvironment(root, name string) (*Environment, Diagnostics) {
 	b, err := u.MarshalJSON()
 	if err != nil {
 		if verr := u.Validate(cue.Concrete(true), cue.All()); verr != nil {
-			return nil, validateParts(root, u, verr)
+			return nil, validateParts(root, v, u, verr)
 		}
 		return nil, fromCUE(root, u, err)
 	}
@@ -393,7 +393,7 @@ func fromCUE(root string, v cue.Value, err error) Diagnostics {
 				msg += ": " + fmt.Sprintf(f, a...)
 			}
 		}
-		diags = append(diags, Diagnostic{Pos: pos, Path: strings.Join(path, "."), Msg: friendly(msg)})
+		diags = append(diags, Diagnostic{Pos: pos, Path: strings.Join(path, "."), Msg: friendly(msg), format: format, args: args})
 	}
 	return diags
 }
@@ -417,7 +417,7 @@ func makePath(sels []string) cue.Path {
 // validateParts collects the errors of an invalid environment. CUE may
 // report only some of the problems of a large value, so each unit and the
 // environment are validated on their own too, and the union is reported.
-func validateParts(root string, u cue.Value, err error) Diagnostics {
+func validateParts(root string, user, u cue.Value, err error) Diagnostics {
 	diags := fromCUE(root, u, err)
 	parts := []cue.Value{u.LookupPath(cue.ParsePath("environment")), u.LookupPath(cue.ParsePath("frameworks"))}
 	if it, ferr := u.LookupPath(cue.ParsePath("units")).Fields(); ferr == nil {
@@ -433,7 +433,7 @@ func validateParts(root string, u cue.Value, err error) Diagnostics {
 			diags = append(diags, fromCUE(root, u, perr)...)
 		}
 	}
-	return mergeDisjunctions(diags.sorted())
+	return mergeDisjunctions(explain(root, user, diags.sorted()).sorted())
 }
 
 // mergeDisjunctions turns CUE's report of a value that matches none of a
