@@ -20,7 +20,10 @@ type MarkdownOptions struct {
 	// FileURL turns a file:line into a link (e.g. to the PR's head
 	// commit); nil leaves positions as text.
 	FileURL func(file string, line int) string
-	// Limit is the maximum length; CommentLimit when 0.
+	// Limit is the maximum length, for a pull-request comment
+	// (CommentLimit or what the forge allows); 0 does not cut. Only a
+	// comment has a limit: -o markdown and a step summary (which
+	// actions.StepSummary bounds itself) are the whole plan.
 	Limit int
 	// Footer is appended at the end (e.g. the commit the plan is for).
 	Footer string
@@ -29,12 +32,9 @@ type MarkdownOptions struct {
 // Markdown renders the plan for a pull-request comment or a step summary:
 // a summary table of the environments, the violations with their file:line,
 // and each environment's actions in a collapsed section. When the result
-// would exceed the limit, the collapsed details are cut first, then the
-// violations, and a note says so.
+// would exceed a limit (o.Limit, for a comment), the collapsed details are
+// cut first, then the violations, and a note says so.
 func Markdown(p *plan.Plan, o MarkdownOptions) string {
-	if o.Limit <= 0 {
-		o.Limit = CommentLimit
-	}
 	head := markdownHead(p, o)
 	viol := markdownViolations(p, o)
 	var details []string
@@ -46,7 +46,7 @@ func Markdown(p *plan.Plan, o MarkdownOptions) string {
 		footer = "\n" + o.Footer + "\n"
 	}
 	full := head + viol + strings.Join(details, "") + footer
-	if len(full) <= o.Limit {
+	if o.Limit <= 0 || len(full) <= o.Limit {
 		return full
 	}
 	// Cut details from the end until it fits.

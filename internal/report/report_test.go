@@ -143,6 +143,9 @@ func TestMarkdownGolden(t *testing.T) {
 	}
 }
 
+// TestMarkdownTruncates: a plan too long for a comment is cut to the limit
+// it is given, with a note, its marker and its footer; without a limit
+// (-o markdown, a step summary) it is whole.
 func TestMarkdownTruncates(t *testing.T) {
 	p := fixture()
 	e := p.Environments[0]
@@ -161,6 +164,16 @@ func TestMarkdownTruncates(t *testing.T) {
 		}
 		if !strings.HasPrefix(md, "<!-- m -->\n") || !strings.HasSuffix(md, "end\n") {
 			t.Errorf("limit %d: marker or footer lost", limit)
+		}
+	}
+
+	md := Markdown(p, MarkdownOptions{Footer: "end"})
+	if len(md) <= CommentLimit || strings.Contains(md, "truncated") {
+		t.Errorf("without a limit: markdown is %d characters (truncated: %t), want all of the plan", len(md), strings.Contains(md, "truncated"))
+	}
+	for _, want := range []string{"`unit-2999`", "| 0 | deploy | `unit-2999` |", "\n</details>\n\nend\n"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("without a limit: markdown lacks %q", want)
 		}
 	}
 }
