@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/gearshift-dev/gearshift/internal/gitops"
+	"github.com/gearshift-dev/gearshift/internal/state"
 )
 
 // checkout makes the state repository named by --repo and --ref available
@@ -21,9 +22,19 @@ func (e *env) checkout(ctx context.Context) (*gitops.Checkout, error) {
 	if e.co != nil {
 		return e.co, nil
 	}
-	c, err := gitops.Open(ctx, e.repo, e.ref, e.cacheDir(), e.gitAuth())
+	repo := e.repo
+	if repo == "." {
+		// --repo not given: run from inside the repository
+		// (environments/dev), use its root, as git and cue do.
+		root, err := state.FindRoot(repo)
+		if err != nil {
+			return nil, err
+		}
+		repo = root
+	}
+	c, err := gitops.Open(ctx, repo, e.ref, e.cacheDir(), e.gitAuth())
 	if errors.Is(err, gitops.ErrNotRepository) && e.ref == "" {
-		abs, aerr := filepath.Abs(e.repo)
+		abs, aerr := filepath.Abs(repo)
 		if aerr != nil {
 			return nil, aerr
 		}

@@ -134,6 +134,11 @@ func Load(ctx context.Context, root string, names []string, opts Options) (*Stat
 // (environments/ itself or an environment) that leaves the repository is
 // not followed: it is returned as Diagnostics.
 func Discover(root string) ([]string, error) {
+	if fi, err := os.Stat(root); err != nil {
+		return nil, noDirectory(root, err)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("%s is not a gearshift state repository: not a directory", root)
+	}
 	g, err := newGuard(root)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
