@@ -13,14 +13,9 @@
 package main
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
-	"crypto/sha256"
-	"encoding/hex"
 	"flag"
 	"fmt"
-	"github.com/gearshift-dev/gearshift/internal/state/statetest"
 	"log"
 	"net"
 	"os"
@@ -28,8 +23,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/gearshift-dev/gearshift/internal/bench/benchutil"
+	"github.com/gearshift-dev/gearshift/internal/state/statetest"
 )
 
 func main() {
@@ -91,25 +88,6 @@ type bench struct {
 	keep        bool
 }
 
-// stamped prefixes each line written to it with the time since start.
-type stamped struct {
-	w     *bytes.Buffer
-	start time.Time
-	part  []byte
-}
-
-func (s *stamped) Write(p []byte) (int, error) {
-	s.part = append(s.part, p...)
-	for {
-		i := bytes.IndexByte(s.part, '\n')
-		if i < 0 {
-			return len(p), nil
-		}
-		fmt.Fprintf(s.w, "%8.3f %s\n", time.Since(s.start).Seconds(), s.part[:i])
-		s.part = s.part[i+1:]
-	}
-}
-
 func orDefault(p int) string {
 	if p == 0 {
 		return "default (8)"
@@ -129,31 +107,21 @@ func (b *bench) run(what, version string, prune bool) {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	var traced bytes.Buffer
 	if b.trace != "" {
-		cmd.Stderr = &stamped{w: &traced, start: start}
+		cmd.Stderr = &benchutil.Stamped{W: &traced, Start: start}
 	}
 	err := cmd.Run()
 	wall := time.Since(start)
 	if b.trace != "" {
-		f, ferr := os.OpenFile(b.trace, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-		if ferr == nil {
-			fmt.Fprintf(f, "=== %s\n%s", what, traced.Bytes())
-			f.Close()
-		}
+		benchutil.AppendTrace(b.trace, what, traced.Bytes())
 	}
 	if err != nil {
 		b.stopAll()
 		if !b.keep {
 			os.RemoveAll(b.dir)
 		}
-		log.Fatalf("%s: %v\n%s", what, err, tail(out.String(), 40))
+		log.Fatalf("%s: %v\n%s", what, err, benchutil.Tail(out.String(), 40))
 	}
-	summary := ""
-	for _, l := range strings.Split(out.String(), "\n") {
-		if strings.HasPrefix(l, "Apply complete:") {
-			summary = strings.TrimPrefix(l, "Apply complete: ")
-		}
-	}
-	fmt.Printf("  %-20s %8.2fs   %s\n", what, wall.Seconds(), summary)
+	fmt.Printf("  %-20s %8.2fs   %s\n", what, wall.Seconds(), benchutil.ApplySummary(out.String()))
 }
 
 func (b *bench) writeState(version string) {
@@ -195,14 +163,7 @@ environment: {
 // stopAll stops the servers a failed run left, by the pid files of the
 // host layout.
 func (b *bench) stopAll() {
-	pids, _ := filepath.Glob(filepath.Join(b.dir, "root", "*", "run", "*.pid"))
-	for _, p := range pids {
-		if s, err := os.ReadFile(p); err == nil {
-			if pid, err := strconv.Atoi(strings.TrimSpace(string(s))); err == nil && pid > 0 {
-				syscall.Kill(pid, syscall.SIGTERM)
-			}
-		}
-	}
+	benchutil.StopPIDs(filepath.Join(b.dir, "root", "*", "run", "*.pid"))
 }
 
 // writeTarball writes a release tarball of demo-gear and returns its
@@ -212,38 +173,9 @@ func writeTarball(file, bin, version string) string {
 	if err != nil {
 		log.Fatal(err)
 	}
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(zw)
-	for _, e := range []struct {
-		name string
-		mode int64
-		body []byte
-		dir  bool
-	}{{"VERSION", 0o644, []byte(version + "\n"), false}, {"bin/", 0o755, nil, true}, {"bin/demo-gear", 0o755, exe, false}} {
-		h := &tar.Header{Name: e.name, Mode: e.mode, Size: int64(len(e.body)), Typeflag: tar.TypeReg}
-		if e.dir {
-			h.Typeflag = tar.TypeDir
-		}
-		tw.WriteHeader(h)
-		tw.Write(e.body)
-	}
-	tw.Close()
-	zw.Close()
-	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
-		log.Fatal(err)
-	}
-	if err := os.WriteFile(file, buf.Bytes(), 0o644); err != nil {
-		log.Fatal(err)
-	}
-	sum := sha256.Sum256(buf.Bytes())
-	return "sha256:" + hex.EncodeToString(sum[:])
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	return benchutil.WriteTarball(file, []benchutil.File{
+		{Name: "VERSION", Mode: 0o644, Body: []byte(version + "\n")},
+		{Name: "bin/", Mode: 0o755},
+		{Name: "bin/demo-gear", Mode: 0o755, Body: exe},
+	})
 }

@@ -16,11 +16,7 @@
 package main
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
-	"crypto/sha256"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"log"
@@ -31,9 +27,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/gearshift-dev/gearshift/internal/bench/benchutil"
 	"github.com/gearshift-dev/gearshift/internal/state/statetest"
 	"github.com/gearshift-dev/gearshift/internal/testutil/sshd"
 )
@@ -155,13 +151,7 @@ func (b *bench) apply(what, version string) {
 	if err != nil {
 		b.fail(what, err, out)
 	}
-	summary := ""
-	for _, l := range strings.Split(out, "\n") {
-		if s, ok := strings.CutPrefix(l, "Apply complete: "); ok {
-			summary = s
-		}
-	}
-	fmt.Printf("  %5d hosts  apply (%s) %-14s %8.2fs   cpu: gearshift %5.1fs, sshd %6.1fs, machine %6.1fs   %s\n", b.n, version, what, wall.Seconds(), b.cpu.Seconds(), b.server.Seconds(), b.machine.Seconds(), summary)
+	fmt.Printf("  %5d hosts  apply (%s) %-14s %8.2fs   cpu: gearshift %5.1fs, sshd %6.1fs, machine %6.1fs   %s\n", b.n, version, what, wall.Seconds(), b.cpu.Seconds(), b.server.Seconds(), b.machine.Seconds(), benchutil.ApplySummary(out))
 }
 
 func (b *bench) status() {
@@ -209,7 +199,7 @@ func (b *bench) run(args []string) (time.Duration, string, error) {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
 	if b.trace != "" {
-		cmd.Stderr = &stamped{w: &traced, start: start}
+		cmd.Stderr = &benchutil.Stamped{W: &traced, Start: start}
 	}
 	err := cmd.Run()
 	wall := time.Since(start)
@@ -217,31 +207,9 @@ func (b *bench) run(args []string) (time.Duration, string, error) {
 		b.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	}
 	if b.trace != "" {
-		if f, ferr := os.OpenFile(b.trace, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); ferr == nil {
-			fmt.Fprintf(f, "=== %d hosts: %s (%.2fs)\n%s", b.n, strings.Join(args[:1], " "), wall.Seconds(), traced.Bytes())
-			f.Close()
-		}
+		benchutil.AppendTrace(b.trace, fmt.Sprintf("%d hosts: %s (%.2fs)", b.n, args[0], wall.Seconds()), traced.Bytes())
 	}
 	return wall, out.String(), err
-}
-
-// stamped prefixes each line written to it with the time since start.
-type stamped struct {
-	w     *bytes.Buffer
-	start time.Time
-	part  []byte
-}
-
-func (s *stamped) Write(p []byte) (int, error) {
-	s.part = append(s.part, p...)
-	for {
-		i := bytes.IndexByte(s.part, '\n')
-		if i < 0 {
-			return len(p), nil
-		}
-		fmt.Fprintf(s.w, "%8.3f %s\n", time.Since(s.start).Seconds(), s.part[:i])
-		s.part = s.part[i+1:]
-	}
 }
 
 func (b *bench) fail(what string, err error, out string) {
@@ -250,7 +218,7 @@ func (b *bench) fail(what string, err error, out string) {
 	if !b.keep {
 		os.RemoveAll(b.dir) // log.Fatalf skips main's deferred removal
 	}
-	log.Fatalf("%d hosts, %s: %v\n%s", b.n, what, err, tail(out, 40))
+	log.Fatalf("%d hosts, %s: %v\n%s", b.n, what, err, benchutil.Tail(out, 40))
 }
 
 func (b *bench) writeState(version string) {
@@ -300,53 +268,16 @@ func healthCUE(health string) string {
 
 // stopAll stops the unit's processes by the pid files of the host layout.
 func (b *bench) stopAll() {
-	pids, _ := filepath.Glob(filepath.Join(b.root(), "*", "app", "run", "*.pid"))
-	for _, p := range pids {
-		if s, err := os.ReadFile(p); err == nil {
-			if pid, err := strconv.Atoi(strings.TrimSpace(string(s))); err == nil && pid > 1 {
-				syscall.Kill(pid, syscall.SIGTERM)
-			}
-		}
-	}
+	benchutil.StopPIDs(filepath.Join(b.root(), "*", "app", "run", "*.pid"))
 }
 
 // writeTarball writes the unit's release tarball: app, a script that
 // sleeps (or, as "app check", succeeds), and VERSION. It returns the
 // checksum.
 func writeTarball(file, version string) string {
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(zw)
 	app := "#!/bin/sh\n[ \"$1\" = check ] && exit 0\nexec sleep 86400\n"
-	for _, e := range []struct {
-		name string
-		mode int64
-		body string
-	}{{"VERSION", 0o644, version + "\n"}, {"app", 0o755, app}} {
-		tw.WriteHeader(&tar.Header{Name: e.name, Mode: e.mode, Size: int64(len(e.body)), Typeflag: tar.TypeReg})
-		tw.Write([]byte(e.body))
-	}
-	tw.Close()
-	zw.Close()
-	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
-		log.Fatal(err)
-	}
-	if err := os.WriteFile(file, buf.Bytes(), 0o644); err != nil {
-		log.Fatal(err)
-	}
-	sum := sha256.Sum256(buf.Bytes())
-	return "sha256:" + hex.EncodeToString(sum[:])
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	for i, l := range lines {
-		if len(l) > 400 {
-			lines[i] = l[:400] + "..."
-		}
-	}
-	return strings.Join(lines, "\n")
+	return benchutil.WriteTarball(file, []benchutil.File{
+		{Name: "VERSION", Mode: 0o644, Body: []byte(version + "\n")},
+		{Name: "app", Mode: 0o755, Body: []byte(app)},
+	})
 }
