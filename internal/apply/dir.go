@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gearshift-dev/gearshift/internal/driver/host/transport"
+	"github.com/gearshift-dev/gearshift/internal/durable"
 	"github.com/gearshift-dev/gearshift/internal/state"
 )
 
@@ -52,23 +53,11 @@ func (d LocalDir) CreateExclusive(ctx context.Context, name string, data []byte)
 	if err := os.MkdirAll(string(d), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(string(d), fmt.Sprintf(".%s.tmp-%d-*", name, os.Getpid()))
+	tmp, err := durable.TempFile(string(d), fmt.Sprintf(".%s.tmp-%d-*", name, os.Getpid()), data)
 	if err != nil {
 		return err
 	}
-	tmp := f.Name()
 	defer os.Remove(tmp)
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
 	if err := os.Link(tmp, d.Path(name)); err != nil {
 		return err
 	}

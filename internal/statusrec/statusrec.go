@@ -30,6 +30,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/gearshift-dev/gearshift/internal/durable"
 	"github.com/gearshift-dev/gearshift/internal/observation"
 	"github.com/gearshift-dev/gearshift/internal/state"
 )
@@ -133,26 +134,15 @@ func WriteFile(path string, rec *Record) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	tmp, err := durable.TempFile(dir, "."+filepath.Base(path)+".tmp-*", b)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
+	defer os.Remove(tmp)
+	if err := os.Chmod(tmp, 0o644); err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return os.Rename(tmp, path)
 }
 
 // NoRecord starts the observation error of the units of an environment
