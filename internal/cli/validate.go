@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/spf13/pflag"
@@ -19,6 +20,13 @@ func validateCmd() *command {
 		summary: "Check the state repository: every mistake with its file:line:column (exit 4).",
 		run: func(ctx context.Context, e *env, args []string) error {
 			st, err := e.load(ctx, args)
+			var diags state.Diagnostics
+			if e.output == "json" && errors.As(err, &diags) {
+				// The document on stdout, the mistakes on stderr as ever.
+				if jerr := diags.JSON(e.stdout); jerr != nil {
+					return jerr
+				}
+			}
 			if err != nil {
 				return err
 			}

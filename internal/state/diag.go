@@ -1,7 +1,9 @@
 package state
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 )
@@ -64,4 +66,34 @@ func (ds Diagnostics) sorted() Diagnostics {
 		out = append(out, d)
 	}
 	return out
+}
+
+// DiagnosticsFormatVersion is the format_version of Diagnostics.JSON's
+// document (docs/diagnostics-json.md). It is bumped when a consumer would
+// have to change: a field removed or renamed, or its meaning changed.
+const DiagnosticsFormatVersion = "1"
+
+// JSON writes the diagnostics as a versioned document for tools (editors,
+// CI annotations): {"format_version", "valid", "diagnostics": [{"file",
+// "line", "column", "path", "message"}]}. An empty Diagnostics is a valid
+// state.
+func (ds Diagnostics) JSON(w io.Writer) error {
+	type item struct {
+		File    string `json:"file"`
+		Line    int    `json:"line"`
+		Column  int    `json:"column"`
+		Path    string `json:"path,omitempty"`
+		Message string `json:"message"`
+	}
+	doc := struct {
+		FormatVersion string `json:"format_version"`
+		Valid         bool   `json:"valid"`
+		Diagnostics   []item `json:"diagnostics"`
+	}{FormatVersion: DiagnosticsFormatVersion, Valid: len(ds) == 0, Diagnostics: make([]item, 0, len(ds))}
+	for _, d := range ds {
+		doc.Diagnostics = append(doc.Diagnostics, item{File: d.Pos.File, Line: d.Pos.Line, Column: d.Pos.Col, Path: d.Path, Message: d.Msg})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(doc)
 }
