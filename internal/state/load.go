@@ -230,6 +230,9 @@ func loadEnvironment(root, name string) (*Environment, Diagnostics) {
 		// the module root for our purposes.
 		cfg.ModuleRoot = "/"
 	}
+	if ds := checkPackages(rfs, name); len(ds) > 0 {
+		return nil, ds
+	}
 	insts := load.Instances([]string{"./" + EnvironmentsDir + "/" + name}, cfg)
 	inst := insts[0]
 	if inst.Err != nil {
