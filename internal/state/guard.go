@@ -89,9 +89,10 @@ func checkPaths(root, name string) (Diagnostics, error) {
 				continue
 			}
 		}
-		entries, err := os.ReadDir(filepath.Join(root, filepath.FromSlash(dir)))
+		entries, err := readDir(filepath.Join(root, filepath.FromSlash(dir)))
 		if err != nil {
-			return nil, err
+			add(unreadable(dir, "directory", err))
+			continue
 		}
 		for _, e := range entries {
 			rel := path.Join(dir, e.Name())
@@ -99,10 +100,13 @@ func checkPaths(root, name string) (Diagnostics, error) {
 				add(d)
 				continue
 			}
-			if strings.HasSuffix(e.Name(), ".cue") && !e.IsDir() {
+			if strings.HasSuffix(e.Name(), ".cue") {
+				// A directory named like a CUE file is read too: the
+				// loader would skip it without a word.
 				ds, err := scanEmbeds(root, rel)
 				if err != nil {
-					return nil, err
+					add(unreadable(rel, "file", err))
+					continue
 				}
 				diags = append(diags, ds...)
 			}
@@ -116,7 +120,7 @@ func checkPaths(root, name string) (Diagnostics, error) {
 // does not parse is left to the loader, which reports the syntax error.
 func scanEmbeds(root, rel string) (Diagnostics, error) {
 	abs := filepath.Join(root, filepath.FromSlash(rel))
-	src, err := os.ReadFile(abs)
+	src, err := readFile(abs)
 	if err != nil {
 		return nil, err
 	}
@@ -128,6 +132,25 @@ func scanEmbeds(root, rel string) (Diagnostics, error) {
 		return nil, nil
 	}
 	return embedsIn(root, f), nil
+}
+
+// readDir and readFile are how checkPaths and Discover read the
+// repository; tests replace them to fail as an unreadable directory or
+// file does (tests run as root, whom permissions do not stop).
+var (
+	readDir  = os.ReadDir
+	readFile = os.ReadFile
+)
+
+// unreadable is the diagnostic for a directory or file of the state that
+// cannot be read: named by its path in the repository, with the cause
+// ("permission denied", "is a directory") but not the absolute path.
+func unreadable(rel, what string, err error) *Diagnostic {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return &Diagnostic{Pos: Pos{File: rel}, Msg: fmt.Sprintf("cannot read this %s: %v", what, err)}
 }
 
 // guard checks paths relative to a state root.

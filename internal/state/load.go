@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -172,8 +173,13 @@ func Discover(root string) ([]string, error) {
 		} else if !e.IsDir() {
 			continue
 		}
-		files, _ := filepath.Glob(filepath.Join(dir, e.Name(), "*.cue"))
-		if len(files) > 0 {
+		files, err := readDir(filepath.Join(dir, e.Name()))
+		if err != nil {
+			// Skipping it would validate the other environments as all.
+			diags = append(diags, *unreadable(EnvironmentsDir+"/"+e.Name(), "directory", err))
+			continue
+		}
+		if slices.ContainsFunc(files, func(f fs.DirEntry) bool { return strings.HasSuffix(f.Name(), ".cue") }) {
 			names = append(names, e.Name())
 		}
 	}
