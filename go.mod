@@ -23,7 +23,12 @@ require (
 	github.com/rogpeppe/go-internal v1.16.0
 	// GitHub Actions outputs, annotations, masks and step summaries.
 	github.com/sethvargo/go-githubactions v1.4.0
-	// Flags.
+	// Commands: what kubectl, flux, gh and cue are built on, so gearshift
+	// behaves like them: errors that name the flag, help on stdout and
+	// `help CMD`, suggestions for a mistyped command, flags before or after
+	// the command, and completion for bash, zsh, fish and powershell.
+	github.com/spf13/cobra v1.10.2
+	// Flags (cobra's, and the commands' own flag sets).
 	github.com/spf13/pflag v1.0.10
 	// SSH with known_hosts verification for the host driver.
 	golang.org/x/crypto v0.58.0
@@ -75,7 +80,6 @@ require (
 	github.com/robfig/cron/v3 v3.0.1 // indirect
 	github.com/sergi/go-diff v1.3.2-0.20230802210424-5b0b94c5c0d3 // indirect
 	github.com/skeema/knownhosts v1.3.1 // indirect
-	github.com/spf13/cobra v1.10.2 // indirect
 	github.com/tetratelabs/wazero v1.12.0 // indirect
 	github.com/ulikunitz/xz v0.5.17 // indirect; >= v0.5.15 for GO-2025-3922 (via go-getter)
 	github.com/xanzy/ssh-agent v0.3.3 // indirect

@@ -68,6 +68,8 @@ func applyCmd() *command {
 		writesStatus: true,
 		usage:        "apply [ENV...]",
 		summary:      "Apply the plan: deploy, redeploy and prune in dependency order, roll back failures.",
+		example:      "  gearshift apply dev\n  gearshift apply prod --ref v1.4.0-rel --parallelism 4\n  gearshift apply dev --no-status -o json",
+		complete:     argsEnvs,
 		flags: func(fs *pflag.FlagSet) {
 			fs.IntVar(&f.parallelism, "parallelism", apply.DefaultParallelism, "how many actions of a wave run at once")
 			fs.IntVar(&f.observe.parallelism, "observe-parallelism", 32, "how many units are observed at once")

@@ -36,6 +36,7 @@ func bumpCmd() *command {
 		name:    "bump",
 		usage:   "bump [--env ENV]... [--dry-run]",
 		summary: "Open a pull request for each new framework release and each tracked unit's new release (from git tags).",
+		example: "  gearshift bump --dry-run\n  gearshift bump --env staging --base main",
 		flags: func(fs *pflag.FlagSet) {
 			pf.add(fs)
 			fs.StringSliceVar(&envs, "env", nil, "only bump the units of this environment (repeatable); a framework's own fields are shared and always bumped")

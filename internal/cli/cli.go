@@ -7,9 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"sort"
+	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/gearshift-dev/gearshift/internal/actions"
@@ -19,9 +20,6 @@ import (
 	"github.com/gearshift-dev/gearshift/internal/report/inert"
 	"github.com/gearshift-dev/gearshift/internal/state"
 )
-
-// Version is set at build time with -ldflags "-X ...cli.Version=v1.2.3".
-var Version = "dev"
 
 // env is what every command gets: its streams, its flags and the clock.
 type env struct {
@@ -64,9 +62,18 @@ type command struct {
 	aliases []string
 	usage   string
 	summary string
+	// example is shown under Examples in the command's help: every
+	// command has one.
+	example string
 	// flags adds the command's own flags; run gets the positional args.
 	flags func(fs *pflag.FlagSet)
 	run   func(ctx context.Context, e *env, args []string) error
+	// complete says what the positional arguments name, for shell
+	// completion from the state of --repo.
+	complete argKind
+	// noState marks a command that reads no state repository (version,
+	// schema): it has none of the state-repo flags.
+	noState bool
 	// writesStatus adds --no-status: the command writes status records
 	// with writeStatus (apply, rollback).
 	writesStatus bool
@@ -75,6 +82,9 @@ type command struct {
 	// promote): it is refused in a run about a pull request
 	// (actions.Untrusted), where the state is the PR author's.
 	acts bool
+	// after runs once the flags are parsed, before the checks of run:
+	// a deprecated flag says so there.
+	after func(e *env, fs *pflag.FlagSet)
 }
 
 func commands() []*command {
@@ -98,6 +108,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return run(ctx, args, stdout, stderr, os.Getenv)
 }
 
+// usageError is a mistake on the command line (an unknown flag, a bad
+// value, a missing one): cobra's message names the flag.
+type usageError struct{ err error }
+
+func (u *usageError) Error() string { return u.err.Error() }
+func (u *usageError) Unwrap() error { return u.err }
+
 // run is Main with the process environment read through getenv, so that
 // tests can run commands in parallel, each with its own variables.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
@@ -117,66 +134,108 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		}
 		e.now = func() time.Time { return t }
 	}
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(stdout)
-		return ExitOK
-	}
-	var cmd *command
-	for _, c := range commands() {
-		if c.name == args[0] || contains(c.aliases, args[0]) {
-			cmd = c
+	code := ExitOK
+	root := e.rootCommand(ctx, &code)
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	c, err := root.ExecuteContextC(ctx)
+	if err != nil {
+		// cobra's own errors: a flag, an argument or a command that does
+		// not exist. The command's errors were handled in RunE.
+		msg := strings.TrimRight(err.Error(), "\n")
+		fmt.Fprintf(stderr, "%s: %s\n", c.CommandPath(), msg)
+		if strings.Contains(msg, "\n") {
+			// A suggestion ("Did you mean this?") ends in a list.
+			fmt.Fprintln(stderr)
 		}
-	}
-	if cmd == nil {
-		fmt.Fprintf(stderr, "gearshift: unknown command %q\n\n", args[0])
-		usage(stderr)
+		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", c.CommandPath())
 		return ExitFailure
 	}
-	fs := pflag.NewFlagSet(cmd.name, pflag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: gearshift %s\n\n%s\n\nFlags:\n%s", cmd.usage, cmd.summary, fs.FlagUsages())
+	return code
+}
+
+// rootCommand builds the command tree; each command's outcome is written
+// to *code.
+func (e *env) rootCommand(ctx context.Context, code *int) *cobra.Command {
+	v := buildVersion()
+	root := &cobra.Command{
+		Use:   "gearshift",
+		Short: "gearshift reconciles gears and stacks with the state kept as CUE in git.",
+		Long: "gearshift reconciles gears and stacks with the state kept as CUE in git.\n\n" +
+			"Exit codes: 0 ok, 1 failure, 2 changes (--detailed-exitcode), 3 denied, 4 invalid state, 5 locked.",
+		Example: "  gearshift validate\n  gearshift plan dev --repo https://github.com/acme/state\n  gearshift -o json status prod",
+		Version: v.String(),
+		// The command's own errors are reported in RunE with their exit
+		// code; cobra's usage errors once, by run.
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: false},
 	}
-	fs.StringVar(&e.repo, "repo", ".", "the state repository: a directory, or a git URL cloned into the cache ($XDG_CACHE_HOME/gearshift)")
-	fs.StringVar(&e.ref, "ref", "", "the branch or tag of the state repository to use (with a directory: must be the one checked out)")
-	fs.StringVar(&e.statusBranch, "status-branch", gitops.DefaultStatusBranch, "the branch of the state repository that holds the status records")
-	fs.StringVar(&e.githubRepo, "github-repo", "", "the GitHub repository (owner/repo) for pull requests and comments (default $GITHUB_REPOSITORY)")
-	if cmd.name != "schema" && cmd.name != "version" {
-		e.loadLimits = state.Limits{Timeout: state.DefaultLoadTimeout, Memory: state.DefaultLoadMemory}
-		fs.DurationVar(&e.loadLimits.Timeout, "load-timeout", state.DefaultLoadTimeout, "the time evaluating one environment of the state may take")
-		fs.Var(&e.loadLimits.Memory, "load-memory", "the memory evaluating one environment of the state may use")
-	}
-	if cmd.writesStatus {
-		fs.BoolVar(&e.noStatus, "no-status", false, "do not write the status record to the status branch")
-	}
-	fs.StringVarP(&e.output, "output", "o", "text", "output format: text or json")
-	noColor := fs.Bool("no-color", false, "never colour the output (also NO_COLOR)")
-	logLevel := fs.String("log-level", "warn", "log level on stderr: debug, info, warn, error")
-	if cmd.flags != nil {
-		cmd.flags(fs)
-	}
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return ExitOK
+	root.SetVersionTemplate("gearshift {{.Version}}\n")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{err} })
+	// --version without cobra's -v, which tools keep for verbosity.
+	root.Flags().Bool("version", false, "print gearshift's version and the commit it was built from")
+	pf := root.PersistentFlags()
+	pf.StringVarP(&e.output, "output", "o", "text", "output format: text or json (plan: markdown too)")
+	noColor := pf.Bool("no-color", false, "never colour the output (also NO_COLOR)")
+	logLevel := pf.String("log-level", "warn", "log level on stderr: debug, info, warn, error")
+	for _, cmd := range commands() {
+		cc := &cobra.Command{
+			Use:               cmd.usage,
+			Aliases:           cmd.aliases,
+			Short:             cmd.summary,
+			Example:           cmd.example,
+			ValidArgsFunction: e.completer(ctx, cmd.complete),
 		}
-		return ExitFailure
+		fs := cc.Flags()
+		if !cmd.noState {
+			fs.StringVar(&e.repo, "repo", ".", "the state repository: a directory, or a git URL cloned into the cache ($XDG_CACHE_HOME/gearshift)")
+			fs.StringVar(&e.ref, "ref", "", "the branch or tag of the state repository to use (with a directory: must be the one checked out)")
+			fs.StringVar(&e.statusBranch, "status-branch", gitops.DefaultStatusBranch, "the branch of the state repository that holds the status records")
+			fs.StringVar(&e.githubRepo, "github-repo", "", "the GitHub repository (owner/repo) for pull requests and comments (default $GITHUB_REPOSITORY)")
+			e.loadLimits = state.Limits{Timeout: state.DefaultLoadTimeout, Memory: state.DefaultLoadMemory}
+			fs.DurationVar(&e.loadLimits.Timeout, "load-timeout", state.DefaultLoadTimeout, "the time evaluating one environment of the state may take")
+			fs.Var(&e.loadLimits.Memory, "load-memory", "the memory evaluating one environment of the state may use")
+		}
+		if cmd.writesStatus {
+			fs.BoolVar(&e.noStatus, "no-status", false, "do not write the status record to the status branch")
+		}
+		if cmd.flags != nil {
+			cmd.flags(fs)
+		}
+		cc.RunE = func(cc *cobra.Command, args []string) error {
+			*code = e.runCommand(ctx, cmd, cc.Flags(), args, *noColor, *logLevel)
+			return nil
+		}
+		root.AddCommand(cc)
 	}
+	return root
+}
+
+// runCommand runs one command once its flags are parsed and returns its
+// exit code, having said on stderr why it is not 0.
+func (e *env) runCommand(ctx context.Context, cmd *command, fs *pflag.FlagSet, args []string, noColor bool, logLevel string) int {
+	stderr := e.stderr
 	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
+	if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
 		fmt.Fprintf(stderr, "gearshift: --log-level: %v\n", err)
 		return ExitFailure
 	}
 	e.redact.AddURL(e.repo)
 	e.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
-	e.color = !*noColor && getenv("NO_COLOR") == "" && isTerminal(e.rawStdout)
+	e.color = !noColor && e.getenv("NO_COLOR") == "" && isTerminal(e.rawStdout)
+	if cmd.after != nil {
+		cmd.after(e, fs)
+	}
 	if err := e.maskSecrets(); err != nil {
 		fmt.Fprintf(stderr, "gearshift: %v\n", err)
 		return ExitFailure
 	}
-	if cmd.name != "version" && cmd.name != "schema" {
+	if !cmd.noState {
 		// A bad allow-list is said before anything runs, not when the
 		// first command of an apply would start.
-		if _, err := proc.Inherited(func(k string) (string, bool) { v := getenv(k); return v, v != "" }); err != nil {
+		if _, err := proc.Inherited(func(k string) (string, bool) { v := e.getenv(k); return v, v != "" }); err != nil {
 			fmt.Fprintf(stderr, "gearshift: %v\n", err)
 			return ExitFailure
 		}
@@ -191,7 +250,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		fmt.Fprintf(stderr, "gearshift: --output must be text or json, not %q\n", e.output)
 		return ExitFailure
 	}
-	err := cmd.run(ctx, e, fs.Args())
+	err := cmd.run(ctx, e, args)
 	if err == nil {
 		return ExitOK
 	}
@@ -217,27 +276,6 @@ func printDiagnostics(w io.Writer, diags state.Diagnostics) {
 		noun = "mistake"
 	}
 	fmt.Fprintf(w, "gearshift: the state is invalid: %d %s\n", len(diags), noun)
-}
-
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "gearshift reconciles gears and stacks with the state kept as CUE in git.")
-	fmt.Fprintln(w, "\nUsage: gearshift COMMAND [flags] [args]\n\nCommands:")
-	cs := commands()
-	sort.Slice(cs, func(i, j int) bool { return cs[i].name < cs[j].name })
-	for _, c := range cs {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
-	}
-	fmt.Fprintln(w, "\nExit codes: 0 ok, 1 failure, 2 changes (--detailed-exitcode), 3 denied, 4 invalid state, 5 locked.")
-	fmt.Fprintln(w, "Run 'gearshift COMMAND --help' for a command's flags.")
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func isTerminal(w io.Writer) bool {

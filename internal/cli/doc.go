@@ -1,4 +1,4 @@
-// Package cli is gearshift's command line: it parses flags (pflag), runs one
+// Package cli is gearshift's command line: it parses flags (cobra), runs one
 // function per command that reads top to bottom (load desired -> observe ->
 // plan -> render, and for apply -> lock -> execute -> journal), and maps
 // outcomes to the exit codes of docs/ARCHITECTURE.md.

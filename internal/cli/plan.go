@@ -29,9 +29,22 @@ type observeFlags struct {
 	fromStatus bool
 }
 
+// add adds the observation flags of plan and status. They are named
+// --observe-* as in apply, where --parallelism is the actions'; plan's
+// and status's old --parallelism stays as a hidden, deprecated alias.
 func (o *observeFlags) add(fs *pflag.FlagSet) {
-	fs.IntVar(&o.parallelism, "parallelism", 32, "how many units are observed at once")
+	fs.IntVar(&o.parallelism, "observe-parallelism", 32, "how many units are observed at once")
+	fs.IntVar(&o.parallelism, "parallelism", 32, "deprecated: --observe-parallelism")
+	_ = fs.MarkHidden("parallelism")
 	fs.DurationVar(&o.timeout, "observe-timeout", 30*time.Second, "how long one unit's observation may take (for each 32 hosts of a host target)")
+}
+
+// deprecated says on stderr that the old spelling was used. (pflag's own
+// notice would go where cobra prints, which is stdout here.)
+func (o *observeFlags) deprecated(e *env, fs *pflag.FlagSet) {
+	if fs.Changed("parallelism") {
+		fmt.Fprintln(e.stderr, "gearshift: --parallelism is deprecated here: use --observe-parallelism (apply's --parallelism is how many actions run at once)")
+	}
 }
 
 // drivers resolves targets to drivers for one run and holds their
@@ -180,9 +193,12 @@ func planCmd() *command {
 	var detailed bool
 	var jsonOut string
 	return &command{
-		name:    "plan",
-		usage:   "plan [ENV...]",
-		summary: "Show what would change in each environment, why, and which policies forbid it.",
+		name:     "plan",
+		usage:    "plan [ENV...]",
+		summary:  "Show what would change in each environment, why, and which policies forbid it.",
+		example:  "  gearshift plan\n  gearshift plan prod --detailed-exitcode\n  gearshift plan staging -o json --json-out plan.json\n  gearshift plan --from-status    # no target credentials: the status branch's observations",
+		complete: argsEnvs,
+		after:    of.deprecated,
 		flags: func(fs *pflag.FlagSet) {
 			of.add(fs)
 			fs.BoolVar(&detailed, "detailed-exitcode", false, "exit 2 when the plan has changes")

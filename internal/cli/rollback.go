@@ -23,6 +23,8 @@ func rollbackCmd() *command {
 		writesStatus: true,
 		usage:        "rollback ENV UNIT [--to VERSION] [--pr]",
 		summary:      "Return a unit to its previous release (or --to a version) under the environment's lock.",
+		example:      "  gearshift rollback prod greeter\n  gearshift rollback prod greeter --to 1.2.0 --pr",
+		complete:     argsEnvUnit,
 		flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&to, "to", "", "the version to return to (default: the previous release)")
 			fs.BoolVar(&openPR, "pr", false, "also open a pull request that sets the unit's desired version to the one rolled back to")

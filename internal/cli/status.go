@@ -17,11 +17,14 @@ import (
 func statusCmd() *command {
 	var of observeFlags
 	return &command{
-		acts:    true,
-		name:    "status",
-		usage:   "status [ENV...]",
-		summary: "Show every unit of every environment: desired and running version, age, health, drift, waivers.",
-		flags:   func(fs *pflag.FlagSet) { of.add(fs) },
+		acts:     true,
+		name:     "status",
+		usage:    "status [ENV...]",
+		summary:  "Show every unit of every environment: desired and running version, age, health, drift, waivers.",
+		example:  "  gearshift status\n  gearshift status prod -o json",
+		complete: argsEnvs,
+		flags:    func(fs *pflag.FlagSet) { of.add(fs) },
+		after:    of.deprecated,
 		run: func(ctx context.Context, e *env, args []string) error {
 			st, err := e.load(ctx, args)
 			if err != nil {

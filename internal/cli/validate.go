@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/spf13/pflag"
-
 	"github.com/gearshift-dev/gearshift/internal/report/inert"
 	"github.com/gearshift-dev/gearshift/internal/state"
 	"github.com/gearshift-dev/gearshift/schema"
@@ -15,9 +13,11 @@ import (
 
 func validateCmd() *command {
 	return &command{
-		name:    "validate",
-		usage:   "validate [ENV...]",
-		summary: "Check the state repository: every mistake with its file:line:column (exit 4).",
+		name:     "validate",
+		usage:    "validate [ENV...]",
+		summary:  "Check the state repository: every mistake with its file:line:column (exit 4).",
+		example:  "  gearshift validate\n  gearshift validate prod --repo ../state\n  gearshift -o json validate",
+		complete: argsEnvs,
 		run: func(ctx context.Context, e *env, args []string) error {
 			st, err := e.load(ctx, args)
 			var diags state.Diagnostics
@@ -48,9 +48,11 @@ func validateCmd() *command {
 
 func listCmd() *command {
 	return &command{
-		name:    "list",
-		usage:   "list [ENV...]",
-		summary: "List the environments and their units with the desired versions.",
+		name:     "list",
+		usage:    "list [ENV...]",
+		summary:  "List the environments and their units with the desired versions.",
+		example:  "  gearshift list\n  gearshift list prod -o json",
+		complete: argsEnvs,
 		run: func(ctx context.Context, e *env, args []string) error {
 			st, err := e.load(ctx, args)
 			if err != nil {
@@ -107,22 +109,11 @@ func schemaCmd() *command {
 		name:    "schema",
 		usage:   "schema",
 		summary: "Print the embedded CUE schema (to vet a state repository with cue alone).",
+		example: "  gearshift schema > schema/schema.cue\n  cue vet -c schema/schema.cue environments/*.cue environments/prod/*.cue",
+		noState: true,
 		run: func(ctx context.Context, e *env, args []string) error {
 			_, err := e.stdout.Write(schema.CUE)
 			return err
-		},
-	}
-}
-
-func versionCmd() *command {
-	return &command{
-		name:    "version",
-		usage:   "version",
-		summary: "Print gearshift's version.",
-		flags:   func(fs *pflag.FlagSet) {},
-		run: func(ctx context.Context, e *env, args []string) error {
-			fmt.Fprintln(e.stdout, "gearshift", Version)
-			return nil
 		},
 	}
 }
