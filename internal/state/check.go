@@ -136,7 +136,7 @@ func checkUnit(env *Environment, u *Unit, opts Options) Diagnostics {
 		case d == u.Name:
 			at(fmt.Sprintf("dependsOn.%d", i), "unit %q depends on itself", u.Name)
 		case env.Units[d] == nil:
-			at(fmt.Sprintf("dependsOn.%d", i), "dependsOn names unit %q, which environment %s does not declare", d, env.Name)
+			at(fmt.Sprintf("dependsOn.%d", i), "dependsOn names unit %q, which environment %s does not declare%s", d, env.Name, didYouMean(d, env.UnitNames()))
 		}
 	}
 	for _, fn := range sortedKeys(u.Frameworks) {

@@ -20,7 +20,9 @@ import (
 //     required and missing. CUE's positions for it are the schema's (and,
 //     through structure sharing, sometimes another unit's), so it is
 //     reported at the closest parent the user wrote.
-func explain(root string, user cue.Value, ds Diagnostics) Diagnostics {
+//   - "field not allowed": the field of the schema (sch) the name is
+//     closest to, when it is a likely typo.
+func explain(root string, sch, user cue.Value, ds Diagnostics) Diagnostics {
 	if !user.Exists() {
 		return ds
 	}
@@ -63,6 +65,9 @@ func explain(root string, user cue.Value, ds Diagnostics) Diagnostics {
 			g.types = append(g.types, wantType)
 			g.alts = append(g.alts, want)
 			continue
+		case d.Msg == "field not allowed" && d.Path != "" && sch.Exists():
+			sels := splitPath(d.Path)
+			d.Msg += didYouMean(sels[len(sels)-1], schemaFields(sch, sels[:len(sels)-1]))
 		case strings.HasPrefix(d.format, "incomplete value") && d.Path != "":
 			sels := splitPath(d.Path)
 			if user.LookupPath(makePath(sels)).Exists() {

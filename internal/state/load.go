@@ -262,7 +262,7 @@ func loadEnvironment(root, name string) (*Environment, Diagnostics) {
 	b, err := u.MarshalJSON()
 	if err != nil {
 		if verr := u.Validate(cue.Concrete(true), cue.All()); verr != nil {
-			return nil, validateParts(root, v, u, verr)
+			return nil, validateParts(root, sch, v, u, verr)
 		}
 		return nil, fromCUE(root, u, err)
 	}
@@ -431,7 +431,7 @@ func makePath(sels []string) cue.Path {
 // validateParts collects the errors of an invalid environment. CUE may
 // report only some of the problems of a large value, so each unit and the
 // environment are validated on their own too, and the union is reported.
-func validateParts(root string, user, u cue.Value, err error) Diagnostics {
+func validateParts(root string, sch, user, u cue.Value, err error) Diagnostics {
 	diags := fromCUE(root, u, err)
 	parts := []cue.Value{u.LookupPath(cue.ParsePath("environment")), u.LookupPath(cue.ParsePath("frameworks"))}
 	if it, ferr := u.LookupPath(cue.ParsePath("units")).Fields(); ferr == nil {
@@ -447,7 +447,7 @@ func validateParts(root string, user, u cue.Value, err error) Diagnostics {
 			diags = append(diags, fromCUE(root, u, perr)...)
 		}
 	}
-	return mergeDisjunctions(explain(root, user, diags.sorted()).sorted())
+	return mergeDisjunctions(explain(root, sch, user, diags.sorted()).sorted())
 }
 
 // mergeDisjunctions turns CUE's report of a value that matches none of a
