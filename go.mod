@@ -30,6 +30,9 @@ require (
 	github.com/spf13/cobra v1.10.2
 	// Flags (cobra's, and the commands' own flag sets).
 	github.com/spf13/pflag v1.0.10
+	// YAML with positions, for the test that reads the workflows
+	// (internal/cli workflows_test.go); already required by actionlint.
+	go.yaml.in/yaml/v3 v3.0.4
 	// SSH with known_hosts verification for the host driver.
 	golang.org/x/crypto v0.58.0
 )
@@ -83,7 +86,6 @@ require (
 	github.com/tetratelabs/wazero v1.12.0 // indirect
 	github.com/ulikunitz/xz v0.5.17 // indirect; >= v0.5.15 for GO-2025-3922 (via go-getter)
 	github.com/xanzy/ssh-agent v0.3.3 // indirect
-	go.yaml.in/yaml/v3 v3.0.4 // indirect
 	go.yaml.in/yaml/v4 v4.0.0-rc.3 // indirect
 	golang.org/x/mod v0.41.0 // indirect
 	golang.org/x/net v0.60.0 // indirect
