@@ -97,3 +97,49 @@ func (ds Diagnostics) JSON(w io.Writer) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(doc)
 }
+
+// grouped reports a mistake that CUE finds once per unit at the same
+// position (an expression in a shared pattern, `units: [Name=string]:
+// {...}`, applies to every unit) once: the first unit's diagnostic, with
+// "(and 999 more units)". Diagnostics group when their position and
+// message are the same and their paths differ only in the unit's name.
+// ds is sorted.
+func (ds Diagnostics) grouped() Diagnostics {
+	type key struct {
+		pos      Pos
+		msg, sub string
+	}
+	unitPath := func(p string) (sub string, ok bool) {
+		rest, ok := strings.CutPrefix(p, "units.")
+		if !ok {
+			return "", false
+		}
+		_, sub, _ = strings.Cut(rest, ".")
+		return sub, true
+	}
+	first := map[key]int{}
+	more := map[int]int{}
+	var out Diagnostics
+	for _, d := range ds {
+		sub, ok := unitPath(d.Path)
+		if !ok || d.Pos.Line == 0 {
+			out = append(out, d)
+			continue
+		}
+		k := key{d.Pos, d.Msg, sub}
+		if i, seen := first[k]; seen {
+			more[i]++
+			continue
+		}
+		first[k] = len(out)
+		out = append(out, d)
+	}
+	for i, n := range more {
+		noun := "units"
+		if n == 1 {
+			noun = "unit"
+		}
+		out[i].Msg += fmt.Sprintf(" (and %d more %s)", n, noun)
+	}
+	return out
+}

@@ -125,7 +125,7 @@ func Load(ctx context.Context, root string, names []string, opts Options) (*Stat
 		diags = append(diags, checkState(st, opts)...)
 	}
 	if len(diags) > 0 {
-		return st, diags.sorted()
+		return st, diags.sorted().grouped()
 	}
 	return st, nil
 }
