@@ -32,11 +32,12 @@ func bumpCmd() *command {
 	var pf prFlags
 	var envs []string
 	return &command{
-		acts:    true,
-		name:    "bump",
-		usage:   "bump [--env ENV]... [--dry-run]",
-		summary: "Open a pull request for each new framework release and each tracked unit's new release (from git tags).",
-		example: "  gearshift bump --dry-run\n  gearshift bump --env staging --base main",
+		acts:     true,
+		name:     "bump",
+		usage:    "bump [--env ENV]... [--dry-run]",
+		summary:  "Open a pull request for each new framework release and each tracked unit's new release (from git tags).",
+		example:  "  gearshift bump --dry-run\n  gearshift bump --env staging --base main",
+		envFlags: []string{"env"},
 		flags: func(fs *pflag.FlagSet) {
 			pf.add(fs)
 			fs.StringSliceVar(&envs, "env", nil, "only bump the units of this environment (repeatable); a framework's own fields are shared and always bumped")

@@ -71,6 +71,9 @@ type command struct {
 	// complete says what the positional arguments name, for shell
 	// completion from the state of --repo.
 	complete argKind
+	// envFlags are the command's flags whose value is an environment
+	// name, completed like an argsEnvs argument.
+	envFlags []string
 	// noState marks a command that reads no state repository (version,
 	// schema): it has none of the state-repo flags.
 	noState bool
@@ -144,6 +147,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		// cobra's own errors: a flag, an argument or a command that does
 		// not exist. The command's errors were handled in RunE.
 		msg := strings.TrimRight(err.Error(), "\n")
+		if c.Name() == "help" {
+			c = c.Root()
+		}
 		fmt.Fprintf(stderr, "%s: %s\n", c.CommandPath(), msg)
 		if strings.Contains(msg, "\n") {
 			// A suggestion ("Did you mean this?") ends in a list.
@@ -174,6 +180,7 @@ func (e *env) rootCommand(ctx context.Context, code *int) *cobra.Command {
 	}
 	root.SetVersionTemplate("gearshift {{.Version}}\n")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{err} })
+	root.SetHelpCommand(helpCommand())
 	// --version without cobra's -v, which tools keep for verbosity.
 	root.Flags().Bool("version", false, "print gearshift's version and the commit it was built from")
 	pf := root.PersistentFlags()
@@ -204,13 +211,48 @@ func (e *env) rootCommand(ctx context.Context, code *int) *cobra.Command {
 		if cmd.flags != nil {
 			cmd.flags(fs)
 		}
+		for _, name := range cmd.envFlags {
+			_ = cc.RegisterFlagCompletionFunc(name, e.completer(ctx, argsEnvs))
+		}
 		cc.RunE = func(cc *cobra.Command, args []string) error {
 			*code = e.runCommand(ctx, cmd, cc.Flags(), args, *noColor, *logLevel)
 			return nil
 		}
 		root.AddCommand(cc)
 	}
+	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]cobra.Completion{"text", "json", "markdown"}, cobra.ShellCompDirectiveNoFileComp))
 	return root
+}
+
+// helpCommand is cobra's help command, except that help for a command
+// that does not exist is a usage error (exit 1, with suggestions), not the
+// top-level help and exit 0.
+func helpCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:     "help [command]",
+		Short:   "Help about any command",
+		Example: "  gearshift help plan",
+		ValidArgsFunction: func(c *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			var names []string
+			for _, sub := range c.Root().Commands() {
+				if sub.IsAvailableCommand() || sub == c {
+					names = append(names, sub.Name())
+				}
+			}
+			return matching(names, args, toComplete), cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			cmd, _, err := c.Root().Find(args)
+			if err != nil {
+				return &usageError{err}
+			}
+			// As cobra's own help command: the flags cobra adds when a
+			// command runs are listed too.
+			cmd.InitDefaultHelpFlag()
+			cmd.InitDefaultVersionFlag()
+			return cmd.Help()
+		},
+	}
 }
 
 // runCommand runs one command once its flags are parsed and returns its

@@ -15,11 +15,12 @@ func promoteCmd() *command {
 	var pf prFlags
 	var from, to string
 	return &command{
-		acts:    true,
-		name:    "promote",
-		usage:   "promote --to ENV [--from ENV] [--dry-run]",
-		summary: "Open one pull request that takes the versions the source environment has soaked (from its status record).",
-		example: "  gearshift promote --to prod --dry-run\n  gearshift promote --from staging --to prod",
+		acts:     true,
+		name:     "promote",
+		usage:    "promote --to ENV [--from ENV] [--dry-run]",
+		summary:  "Open one pull request that takes the versions the source environment has soaked (from its status record).",
+		example:  "  gearshift promote --to prod --dry-run\n  gearshift promote --from staging --to prod",
+		envFlags: []string{"from", "to"},
 		flags: func(fs *pflag.FlagSet) {
 			pf.add(fs)
 			fs.StringVar(&from, "from", "", "the environment to promote from (default: the target's environment.promotion.from)")
