@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -60,7 +61,7 @@ func bumpCmd() *command {
 				return err
 			}
 			// propose: edit -> commit -> push -> pull request, each
-			out := proposalsOut{FormatVersion: "1", Command: "bump", DryRun: pf.dryRun, Skipped: res.Skipped, Errors: res.Errors}
+			out := proposalsOut{Command: "bump", DryRun: pf.dryRun, Skipped: res.Skipped, Errors: res.Errors}
 			failed := e.proposeAll(ctx, c, pf, res.Proposals, nil, &out)
 			if err := e.renderProposals(out); err != nil {
 				return err
@@ -74,25 +75,104 @@ func bumpCmd() *command {
 }
 
 // proposalsOut is the result of bump and promote, as JSON.
+// It is printed as proposalsDoc.
 type proposalsOut struct {
-	FormatVersion string             `json:"format_version"`
-	Command       string             `json:"command"`
-	DryRun        bool               `json:"dry_run"`
-	Proposals     []proposalOut      `json:"proposals"`
-	Skipped       []bump.Skipped     `json:"skipped,omitempty"`
-	Errors        []bump.SourceError `json:"errors,omitempty"`
+	Command   string
+	DryRun    bool
+	Proposals []proposalOut
+	Skipped   []bump.Skipped
+	Errors    []bump.SourceError
 }
 
 type proposalOut struct {
 	*bump.Proposal
-	PullRequest *prOut `json:"pull_request,omitempty"`
-	Error       string `json:"error,omitempty"`
+	PullRequest *prOut
+	Error       string
 }
 
 type prOut struct {
 	Number  int    `json:"number"`
 	URL     string `json:"url"`
 	Created bool   `json:"created"`
+}
+
+// proposalsFormatVersion is the version of the bump and promote JSON
+// document (docs/json.md). 2: a change's env/old/new are
+// environment/from/to, as in the plan; so is a skipped unit's and an
+// evidence's env.
+const proposalsFormatVersion = "2"
+
+// proposalsDoc is proposalsOut as printed by -o json: the plan's words
+// for the same things (environment, unit, from, to, version).
+type proposalsDoc struct {
+	FormatVersion string             `json:"format_version"`
+	Command       string             `json:"command"`
+	DryRun        bool               `json:"dry_run"`
+	Proposals     []proposalDoc      `json:"proposals"`
+	Skipped       []skippedDoc       `json:"skipped"`
+	Errors        []bump.SourceError `json:"errors"`
+}
+
+type proposalDoc struct {
+	Kind        bump.Kind   `json:"kind"`
+	Branch      string      `json:"branch"`
+	Key         string      `json:"key"`
+	Title       string      `json:"title"`
+	Changes     []changeDoc `json:"changes"`
+	Notes       []string    `json:"notes,omitempty"`
+	PullRequest *prOut      `json:"pull_request,omitempty"`
+	Error       string      `json:"error,omitempty"`
+}
+
+type changeDoc struct {
+	// Environment and Unit are empty for a framework's own fields.
+	Environment string       `json:"environment,omitempty"`
+	Unit        string       `json:"unit,omitempty"`
+	Field       string       `json:"field"`
+	From        string       `json:"from"`
+	To          string       `json:"to"`
+	Pos         state.Pos    `json:"pos"`
+	Evidence    *evidenceDoc `json:"evidence,omitempty"`
+}
+
+type evidenceDoc struct {
+	Environment string    `json:"environment"`
+	DeployedAt  time.Time `json:"deployed_at"`
+	Health      string    `json:"health"`
+	Soaked      string    `json:"soaked"`
+	Soak        string    `json:"soak"`
+}
+
+type skippedDoc struct {
+	Environment string `json:"environment"`
+	Unit        string `json:"unit"`
+	Version     string `json:"version,omitempty"`
+	Reason      string `json:"reason"`
+}
+
+// doc is out in the JSON vocabulary.
+func (out proposalsOut) doc() proposalsDoc {
+	d := proposalsDoc{FormatVersion: proposalsFormatVersion, Command: out.Command, DryRun: out.DryRun,
+		Proposals: []proposalDoc{}, Skipped: []skippedDoc{}, Errors: []bump.SourceError{}}
+	for _, po := range out.Proposals {
+		pd := proposalDoc{PullRequest: po.PullRequest, Error: po.Error, Changes: []changeDoc{}}
+		if p := po.Proposal; p != nil {
+			pd.Kind, pd.Branch, pd.Key, pd.Title, pd.Notes = p.Kind, p.Branch, p.Key, p.Title, p.Notes
+			for _, c := range p.Changes {
+				cd := changeDoc{Environment: c.Env, Unit: c.Unit, Field: c.Field, From: c.Old, To: c.New, Pos: c.Pos}
+				if ev := c.Evidence; ev != nil {
+					cd.Evidence = &evidenceDoc{Environment: ev.Env, DeployedAt: ev.DeployedAt, Health: ev.Health, Soaked: ev.Soaked, Soak: ev.Soak}
+				}
+				pd.Changes = append(pd.Changes, cd)
+			}
+		}
+		d.Proposals = append(d.Proposals, pd)
+	}
+	for _, s := range out.Skipped {
+		d.Skipped = append(d.Skipped, skippedDoc{Environment: s.Env, Unit: s.Unit, Version: s.Version, Reason: s.Reason})
+	}
+	d.Errors = append(d.Errors, out.Errors...)
+	return d
 }
 
 // proposeAll opens (or, with --dry-run, only lists) a pull request per
@@ -304,7 +384,7 @@ func (e *env) renderProposals(out proposalsOut) error {
 	if e.output == "json" {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return enc.Encode(out.doc())
 	}
 	return e.untrusted(func(w io.Writer) error {
 		// Tags, titles and reasons are not ours: escaped (inert).

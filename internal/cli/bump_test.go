@@ -107,7 +107,7 @@ func TestBumpDryRunAndOnlyEnv(t *testing.T) {
 	h := newHarness(t, nil)
 	h.git.CreateRepo("state", "main", stateRepo(h))
 	out := h.mustRun(0, "bump", "--repo", h.git.URL("state"), "--dry-run", "-o", "json")
-	var doc proposalsOut
+	var doc proposalsDoc
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatalf("%v:\n%s", err, out)
 	}

@@ -61,7 +61,7 @@ func promoteCmd() *command {
 			if err != nil {
 				return err
 			}
-			out := proposalsOut{FormatVersion: "1", Command: "promote", DryRun: pf.dryRun, Skipped: skipped}
+			out := proposalsOut{Command: "promote", DryRun: pf.dryRun, Skipped: skipped}
 			var ps []*bump.Proposal
 			if p != nil {
 				ps = append(ps, p)
