@@ -148,6 +148,7 @@ func (e *env) planState(ctx context.Context, st *state.State, names []string, of
 	defer ds.Close()
 	now := e.now()
 	oo := driver.ObserveOptions{Parallelism: of.parallelism, Timeout: of.timeout}
+	prog := e.observeProgress()
 	observed := map[string]driver.Observed{}
 	observe := func(n string) driver.Observed {
 		if o, ok := observed[n]; ok {
@@ -158,7 +159,10 @@ func (e *env) planState(ctx context.Context, st *state.State, names []string, of
 		if records != nil {
 			o = records.observed(env)
 		} else {
-			o = driver.ObserveEnvironment(ctx, env, ds.resolve, env.Policies.Prune, oo)
+			po := oo
+			po.Progress = prog.Observing(n)
+			o = driver.ObserveEnvironment(ctx, env, ds.resolve, env.Policies.Prune, po)
+			prog.Clear()
 		}
 		observed[n] = o
 		return o
@@ -309,4 +313,10 @@ func planExit(s plan.Summary, detailed bool) error {
 		return withCode(ExitChanges, nil)
 	}
 	return nil
+}
+
+// observeProgress is the indicator of an observation: on stderr when it
+// is a terminal (not a dumb one) and the output is not JSON, else silent.
+func (e *env) observeProgress() *report.Progress {
+	return report.NewProgress(e.stderr, e.output != "json" && isTerminal(e.rawStderr) && e.getenv("TERM") != "dumb")
 }

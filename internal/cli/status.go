@@ -34,9 +34,11 @@ func statusCmd() *command {
 			defer ds.Close()
 			now := e.now()
 			s := &report.Status{FormatVersion: report.StatusFormatVersion, GeneratedAt: now.UTC()}
+			prog := e.observeProgress()
 			for _, n := range st.Names() {
 				env := st.Environments[n]
-				obs := driver.ObserveEnvironment(ctx, env, ds.resolve, false, driver.ObserveOptions{Parallelism: of.parallelism, Timeout: of.timeout})
+				obs := driver.ObserveEnvironment(ctx, env, ds.resolve, false, driver.ObserveOptions{Parallelism: of.parallelism, Timeout: of.timeout, Progress: prog.Observing(n)})
+				prog.Clear()
 				if err := ctx.Err(); err != nil {
 					return err
 				}

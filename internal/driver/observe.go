@@ -21,6 +21,10 @@ type ObserveOptions struct {
 	// Timeout bounds each unit's observation (default 30s). A driver that
 	// does not return in time is reported as timed out and abandoned.
 	Timeout time.Duration
+	// Progress, if set, is called with how many of the environment's
+	// units have been observed, of total: once with 0 before any, then
+	// after each. Calls do not overlap.
+	Progress func(done, total int)
 }
 
 // ObserveEnvironment observes every unit of env concurrently, each with its
@@ -36,6 +40,10 @@ func ObserveEnvironment(ctx context.Context, env *state.Environment, resolve Res
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, o.Parallelism)
+	total := len(env.Units)
+	if o.Progress != nil {
+		o.Progress(0, total)
+	}
 	for _, name := range env.UnitNames() {
 		u := env.Units[name]
 		wg.Add(1)
@@ -46,6 +54,9 @@ func ObserveEnvironment(ctx context.Context, env *state.Environment, resolve Res
 			obs := observeOne(ctx, env, u, resolve, unitTimeout(env, u, o.Timeout))
 			mu.Lock()
 			out.Units[name] = obs
+			if o.Progress != nil {
+				o.Progress(len(out.Units), total)
+			}
 			mu.Unlock()
 		}()
 	}
