@@ -102,6 +102,7 @@ func commands() []*command {
 		rollbackCmd(),
 		schemaCmd(),
 		versionCmd(),
+		initCmd(),
 	}
 }
 
