@@ -26,9 +26,7 @@ func TestStartWithOpenSSHClient(t *testing.T) {
 			t.Errorf("known_hosts lacks %q:\n%s", line, known)
 		}
 	}
-	if _, err := exec.LookPath("ssh"); err != nil {
-		t.Skip("no ssh client")
-	}
+	needSSH(t)
 	for _, h := range c.Hosts {
 		out, err := exec.Command("ssh", "-F", "/dev/null",
 			"-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
@@ -45,11 +43,9 @@ func TestStartWithOpenSSHClient(t *testing.T) {
 // address is a host whose key is verified under its own name, an address
 // not in the fleet is refused as unknown, and sshd's CPU is accounted.
 func TestFleetWithOpenSSHClient(t *testing.T) {
-	if _, err := exec.LookPath("ssh"); err != nil {
-		t.Skip("no ssh client")
-	}
+	needSSH(t)
 	if _, err := os.Stat(Binary); err != nil {
-		t.Skip("no sshd")
+		missing(t, "no sshd at "+Binary)
 	}
 	f, err := StartFleet(t.TempDir(), 300, FleetOptions{})
 	if err != nil {
@@ -78,4 +74,23 @@ func TestFleetWithOpenSSHClient(t *testing.T) {
 	if cpu, err := f.CPU(); err != nil || cpu < 0 {
 		t.Errorf("CPU: %v, %v", cpu, err)
 	}
+}
+
+// needSSH stops the test without OpenSSH's client (openssh-server, which
+// scripts/install-deps.sh installs, brings it).
+func needSSH(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("ssh"); err != nil {
+		missing(t, "no ssh client")
+	}
+}
+
+// missing fails the test in CI, where the project's scripts install what
+// it needs, and skips it on a developer's machine that lacks it.
+func missing(t *testing.T, why string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatal(why + ": scripts/install-deps.sh installs it")
+	}
+	t.Skip(why)
 }
