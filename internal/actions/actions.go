@@ -43,12 +43,13 @@ type Actions struct {
 }
 
 // FromEnv reads the run from environment variables through getenv
-// (os.Getenv in production) and writes workflow commands to stdout, where
-// the runner reads them. It is active when GITHUB_ACTIONS is "true"; then
+// (os.Getenv in production) and writes workflow commands to w, where the
+// runner reads them: gearshift passes stderr, so that stdout is a command's
+// output alone (the runner reads workflow commands from both streams). It is active when GITHUB_ACTIONS is "true"; then
 // the event payload at GITHUB_EVENT_PATH is read, and a payload that cannot
 // be read or parsed is an error.
-func FromEnv(getenv func(string) string, stdout io.Writer) (*Actions, error) {
-	a := &Actions{getenv: getenv, out: &stickyWriter{w: stdout}, redact: func(s string) string { return s }}
+func FromEnv(getenv func(string) string, w io.Writer) (*Actions, error) {
+	a := &Actions{getenv: getenv, out: &stickyWriter{w: w}, redact: func(s string) string { return s }}
 	if getenv("GITHUB_ACTIONS") != "true" {
 		return a, nil
 	}
@@ -80,9 +81,9 @@ func (a *Actions) SetRedactor(redact func(string) string) {
 // Active reports whether gearshift runs inside GitHub Actions.
 func (a *Actions) Active() bool { return a.active }
 
-// Err returns the first error met writing workflow commands to stdout.
+// Err returns the first error met writing workflow commands.
 // go-githubactions panics on such an error; Actions records it instead so a
-// closed stdout cannot crash a run halfway through an apply.
+// closed stream cannot crash a run halfway through an apply.
 func (a *Actions) Err() error { return a.out.err() }
 
 // Mask tells the runner to replace secret by *** in every later log line.

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -55,11 +56,14 @@ func (e *env) actions() (*actions.Actions, error) {
 	if e.gha != nil {
 		return e.gha, nil
 	}
-	// The runner reads add-mask commands, which carry the secret, from
-	// the stream before redaction; Actions redacts the rest itself.
-	out := e.rawStdout
+	// Workflow commands go to stderr, never stdout, so that stdout is the
+	// command's output alone (plan -o json is a JSON document); the runner
+	// reads workflow commands from both streams. It reads add-mask
+	// commands, which carry the secret, from the stream before redaction;
+	// Actions redacts the rest itself.
+	out := e.rawStderr
 	if out == nil {
-		out = e.stdout
+		out = e.stderr
 	}
 	a, err := actions.FromEnv(e.getenv, out)
 	if err != nil {
@@ -85,7 +89,10 @@ func (e *env) maskSecrets() error {
 
 // untrusted prints what write writes to stdout; inside Actions it is
 // framed by ::stop-commands:: with a random token, so that a unit name, a
-// driver's message or a tag can never be taken for a workflow command.
+// driver's message or a tag can never be taken for a workflow command. The
+// framing, a workflow command itself, is written to stderr (the runner
+// reads commands from both streams), so stdout holds the output alone; what
+// write writes is buffered and written whole between the two.
 func (e *env) untrusted(write func(w io.Writer) error) error {
 	a, err := e.actions()
 	if err != nil || !a.Active() {
@@ -95,10 +102,15 @@ func (e *env) untrusted(write func(w io.Writer) error) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "::stop-commands::%s\n", token)
-	werr := write(e.stdout)
-	fmt.Fprintf(e.stdout, "::%s::\n", token)
-	return werr
+	var b bytes.Buffer
+	werr := write(&b)
+	fmt.Fprintf(e.stderr, "::stop-commands::%s\n", token)
+	_, err = e.stdout.Write(b.Bytes())
+	fmt.Fprintf(e.stderr, "::%s::\n", token)
+	if werr != nil {
+		return werr
+	}
+	return err
 }
 
 // framed is untrusted for any writer (stderr): error messages quote files,
@@ -225,14 +237,7 @@ func (e *env) publishPlan(ctx context.Context, a *actions.Actions, p *plan.Plan,
 // publishInvalid is the Actions part of a plan of an invalid state: each
 // mistake annotated on its line, and the comment says the state is invalid.
 func (e *env) publishInvalid(ctx context.Context, a *actions.Actions, diags state.Diagnostics, names []string) {
-	for _, d := range diags {
-		file, line, col := e.annotationPos(d.Pos)
-		msg := d.Msg
-		if d.Path != "" {
-			msg = d.Path + ": " + msg
-		}
-		a.Annotate(actions.LevelError, file, line, col, "gearshift: invalid state", msg)
-	}
+	e.annotateInvalid(a, diags)
 	var b strings.Builder
 	fmt.Fprintf(&b, "## ⛔ gearshift plan\n\n**The state is invalid: %s.** Nothing was planned.\n\n", plural(len(diags), "mistake", "mistakes"))
 	for _, d := range diags {
@@ -250,6 +255,19 @@ func (e *env) publishInvalid(ctx context.Context, a *actions.Actions, diags stat
 		if err := a.SetOutput(k[0], k[1]); err != nil {
 			e.log.Warn("step output", "name", k[0], "err", err)
 		}
+	}
+}
+
+// annotateInvalid annotates each mistake of an invalid state at its
+// file:line:column (validate and plan in Actions).
+func (e *env) annotateInvalid(a *actions.Actions, diags state.Diagnostics) {
+	for _, d := range diags {
+		file, line, col := e.annotationPos(d.Pos)
+		msg := d.Msg
+		if d.Path != "" {
+			msg = d.Path + ": " + msg
+		}
+		a.Annotate(actions.LevelError, file, line, col, "gearshift: invalid state", msg)
 	}
 }
 

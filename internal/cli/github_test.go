@@ -96,22 +96,37 @@ func TestPlanInActions(t *testing.T) {
 	number := h.gh.AddIssue()
 	outputs, summary := inActions(t, h, number, true)
 
-	code, out, _ := h.run("plan", "prod", "--repo", url)
+	code, out, errOut := h.run("plan", "prod", "--repo", url)
 	if code != ExitDenied {
 		t.Fatalf("exit %d, want %d:\n%s", code, ExitDenied, out)
 	}
+	// Workflow commands are on stderr, never on stdout.
 	for _, want := range []string{
 		"::add-mask::" + ghToken,
 		"::notice title=gearshift plan::a pull_request run is about a pull request, whose author chose the state: planned from the status records (--from-status), running nothing from the state",
 		"::error col=18,file=environments/prod/units.cue,line=6,title=gearshift latest-framework%3A prod/api::built against fw 1.3.0, latest is 1.4.0",
-		"Environment prod (3 units observed status)",
 	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("stdout lacks %q:\n%s", want, out)
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
 		}
 	}
-	if m := regexp.MustCompile(`(?s)::stop-commands::(gearshift-[0-9a-f]{32})\n.*Environment prod.*\n::(gearshift-[0-9a-f]{32})::\n`).FindStringSubmatch(out); m == nil || m[1] != m[2] {
-		t.Errorf("the plan is not framed by stop-commands:\n%s", out)
+	if !strings.Contains(out, "Environment prod (3 units observed status)") {
+		t.Errorf("stdout lacks the plan:\n%s", out)
+	}
+	if regexp.MustCompile(`(?m)^\s*::`).MatchString(out) {
+		t.Errorf("a workflow command on stdout:\n%s", out)
+	}
+	if m := regexp.MustCompile(`(?s)::stop-commands::(gearshift-[0-9a-f]{32})\n.*::(gearshift-[0-9a-f]{32})::\n`).FindStringSubmatch(errOut); m == nil || m[1] != m[2] {
+		t.Errorf("the plan is not framed by stop-commands on stderr:\n%s", errOut)
+	}
+	// plan -o json in Actions: stdout is one JSON document.
+	code, jsonOut, errOut := h.run("plan", "prod", "--repo", url, "-o", "json")
+	var planDoc map[string]any
+	if code != ExitDenied || json.Unmarshal([]byte(jsonOut), &planDoc) != nil || planDoc["format_version"] != "2" {
+		t.Errorf("plan -o json in Actions: exit %d, stdout is not a plan document:\n%s\nstderr:\n%s", code, jsonOut, errOut)
+	}
+	if !strings.Contains(errOut, "::error col=18,file=environments/prod/units.cue,line=6,") {
+		t.Errorf("plan -o json in Actions: no annotation on stderr:\n%s", errOut)
 	}
 	got := readOutputs(t, outputs)
 	if got["has_changes"] != "false" || got["denied"] != "true" || got["plan_json"] == "" {
@@ -203,18 +218,29 @@ func TestPlanInActionsInvalid(t *testing.T) {
 	if code != ExitInvalid {
 		t.Fatalf("exit %d, want %d\n%s\n%s", code, ExitInvalid, out, errOut)
 	}
-	if !strings.Contains(out, "::error col=11,file=environments/dev/units.cue,line=5,title=gearshift%3A invalid state::units.api.version: invalid value") {
-		t.Errorf("no annotation on the mistake:\n%s", out)
+	if !strings.Contains(errOut, "::error col=11,file=environments/dev/units.cue,line=5,title=gearshift%3A invalid state::units.api.version: invalid value") {
+		t.Errorf("no annotation on the mistake:\n%s", errOut)
 	}
-	if m := regexp.MustCompile(`(?s)::stop-commands::(gearshift-[0-9a-f]+)\n(.*)::(gearshift-[0-9a-f]+)::`).FindStringSubmatch(out); m == nil || m[1] != m[3] || !strings.Contains(m[2], "::set-output") {
-		t.Errorf("the diagnostics are not framed:\n%s", out)
+	if m := regexp.MustCompile(`(?s)::stop-commands::(gearshift-[0-9a-f]+)\n(.*)::(gearshift-[0-9a-f]+)::`).FindStringSubmatch(errOut); m == nil || m[1] != m[3] || !strings.Contains(m[2], "::set-output") {
+		t.Errorf("the diagnostics are not framed:\n%s", errOut)
 	}
-	if errOut != "" {
-		t.Errorf("stderr: %s", errOut)
+	if out != "" {
+		t.Errorf("stdout: %s", out)
+	}
+	// validate annotates each mistake at its line too, on stderr.
+	code, out, errOut = h.run("validate", "--repo", dir)
+	if code != ExitInvalid || out != "" {
+		t.Errorf("validate: exit %d, want %d; stdout %q", code, ExitInvalid, out)
+	}
+	if !strings.Contains(errOut, "::error col=11,file=environments/dev/units.cue,line=5,title=gearshift%3A invalid state::units.api.version: invalid value") {
+		t.Errorf("validate: no annotation on the mistake:\n%s", errOut)
+	}
+	if m := regexp.MustCompile(`(?s)::stop-commands::(gearshift-[0-9a-f]+)\n(.*)::(gearshift-[0-9a-f]+)::`).FindStringSubmatch(errOut); m == nil || m[1] != m[3] || !strings.Contains(m[2], "::set-output") {
+		t.Errorf("validate: the diagnostics are not framed:\n%s", errOut)
 	}
 	// Errors on stderr are framed too: they quote servers and files.
 	_, _, errOut = h.run("promote", "--repo", dir)
-	if !regexp.MustCompile(`\A::stop-commands::(gearshift-[0-9a-f]{32})\ngearshift promote: --to is required: the environment to promote to\n::(gearshift-[0-9a-f]{32})::\n\z`).MatchString(errOut) {
+	if !regexp.MustCompile(`\A(?:::add-mask::[^\n]+\n)*::stop-commands::(gearshift-[0-9a-f]{32})\ngearshift promote: --to is required: the environment to promote to\n::(gearshift-[0-9a-f]{32})::\n\z`).MatchString(errOut) {
 		t.Errorf("stderr is not framed:\n%s", errOut)
 	}
 }

@@ -222,12 +222,10 @@ func planCmd() *command {
 			run, err := e.makePlan(ctx, args, of)
 			var diags state.Diagnostics
 			if gha.Active() && errors.As(err, &diags) {
-				// The mistakes quote the user's files: print them framed.
+				// The mistakes quote the user's files: Main prints them
+				// on stderr, framed.
 				e.publishInvalid(ctx, gha, diags, args)
-				if perr := e.untrusted(func(w io.Writer) error { printDiagnostics(w, diags); return nil }); perr != nil {
-					return perr
-				}
-				return withCode(ExitInvalid, nil)
+				return diags
 			}
 			if err != nil {
 				return err

@@ -114,7 +114,7 @@ units: broken: {kind: "gear", version: "2.0.0", target: "t"}
 	if len(comments) != 1 || !strings.Contains(comments[0].Body, "token=***") {
 		t.Fatalf("the comment does not show the redacted token: %+v", comments)
 	}
-	if !strings.Contains(out, "::warning title=gearshift%3A dev/flaky not observed::") || !strings.Contains(out, "token=***") {
+	if !strings.Contains(errOut, "::warning title=gearshift%3A dev/flaky not observed::") || !strings.Contains(errOut, "token=***") {
 		t.Errorf("no redacted annotation of flaky:\n%s", out)
 	}
 	notified, err := os.ReadFile(filepath.Join(work, "notified"))
@@ -203,8 +203,8 @@ units: web: {kind: "gear", version: "2.0.0", target: "t"}
 	if code != ExitFailure {
 		t.Fatalf("plan: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, ExitFailure, out, errOut)
 	}
-	if !strings.Contains(out, "  ! api: sh: exit status 3: token=***\n") || !strings.Contains(out, "::warning title=gearshift%3A dev/api not observed::sh: exit status 3: token=***") {
-		t.Errorf("stdout does not show the redacted token in the plan and the annotation:\n%s", out)
+	if !strings.Contains(out, "  ! api: sh: exit status 3: token=***\n") || !strings.Contains(errOut, "::warning title=gearshift%3A dev/api not observed::sh: exit status 3: token=***") {
+		t.Errorf("stdout and stderr do not show the redacted token in the plan and the annotation:\n%s\n%s", out, errOut)
 	}
 	comments := h.gh.Comments(number)
 	if len(comments) != 1 || !strings.Contains(comments[0].Body, "could not observe dev/`api`: sh: exit status 3: token=***") {

@@ -143,9 +143,12 @@ func TestPlanFromStatusSaysWhatItKnows(t *testing.T) {
 	// In Actions: one warning for the environment, not one per unit.
 	number := h.gh.AddIssue()
 	inActions(t, h, number, false)
-	out = h.mustRun(0, "plan", "dev", "--repo", url, "--from-status")
-	if n := strings.Count(out, "::warning title=gearshift"); n != 1 || !strings.Contains(out, "::warning title=gearshift%3A dev not observed::no status record of dev on gearshift/status yet: its 2 units were not observed") {
-		t.Errorf("%d warnings, want one for dev:\n%s", n, out)
+	code, _, errOut := h.run("plan", "dev", "--repo", url, "--from-status")
+	if code != 0 {
+		t.Fatalf("plan in Actions: exit %d\n%s", code, errOut)
+	}
+	if n := strings.Count(errOut, "::warning title=gearshift"); n != 1 || !strings.Contains(errOut, "::warning title=gearshift%3A dev not observed::no status record of dev on gearshift/status yet: its 2 units were not observed") {
+		t.Errorf("%d warnings on stderr, want one for dev:\n%s", n, errOut)
 	}
 	comments := h.gh.Comments(number)
 	if len(comments) != 1 || !strings.Contains(comments[0].Body, "dev has no status record") {

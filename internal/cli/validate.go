@@ -20,6 +20,16 @@ func validateCmd() *command {
 		run: func(ctx context.Context, e *env, args []string) error {
 			st, err := e.load(ctx, args)
 			var diags state.Diagnostics
+			if errors.As(err, &diags) {
+				// In Actions, each mistake annotated at its line, as plan does.
+				gha, aerr := e.actions()
+				if aerr != nil {
+					return aerr
+				}
+				if gha.Active() {
+					e.annotateInvalid(gha, diags)
+				}
+			}
 			if e.output == "json" && errors.As(err, &diags) {
 				// The document on stdout, the mistakes on stderr as ever.
 				if jerr := diags.JSON(e.stdout); jerr != nil {
