@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -146,6 +148,7 @@ func (e *env) apply(ctx context.Context, names []string, f applyFlags) error {
 	if err != nil {
 		return err
 	}
+	e.publishApply(result, apply.VerdictOf(result) == apply.VerdictFailed || statusErr != nil)
 	switch {
 	case apply.VerdictOf(result) == apply.VerdictFailed, statusErr != nil:
 		return withCode(ExitFailure, nil)
@@ -178,6 +181,49 @@ func (e *env) publishStatus(ctx context.Context, c *gitops.Checkout, records []*
 		fmt.Fprintf(e.stderr, "gearshift %s: status branch %s: %v\n", cmd, e.statusBranch, err)
 	}
 	return err
+}
+
+// publishApply sets apply's step outputs in GitHub Actions: result_json,
+// the path of the result's JSON document (docs/apply-json.md) in
+// $RUNNER_TEMP, and failed and denied ("true" or "false"). An output that
+// cannot be written is a warning: the apply itself stands.
+func (e *env) publishApply(result *apply.Result, failed bool) {
+	a, err := e.actions()
+	if err != nil || !a.Active() {
+		return
+	}
+	var b bytes.Buffer
+	path := ""
+	if err := result.JSON(&b); err == nil {
+		path, err = writeTemp(e.getenv("RUNNER_TEMP"), "gearshift-apply-*.json", e.redact.Bytes(b.Bytes()))
+		if err != nil {
+			e.log.Warn("apply result JSON", "err", err)
+		}
+	}
+	denied := apply.VerdictOf(result) == apply.VerdictHeld || result.Denied()
+	for _, kv := range [][2]string{{"result_json", path}, {"failed", strconv.FormatBool(failed)}, {"denied", strconv.FormatBool(denied)}} {
+		if err := a.SetOutput(kv[0], kv[1]); err != nil {
+			e.log.Warn("step output", "name", kv[0], "err", err)
+		}
+	}
+}
+
+// writeTemp writes data to a new file in dir (the system's temporary
+// directory when dir is empty) named by pattern, and returns its path.
+func writeTemp(dir, pattern string, data []byte) (string, error) {
+	f, err := os.CreateTemp(dir, pattern)
+	if err != nil {
+		return "", err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
 }
 
 // loadForApply loads the named environments from the checked-out state

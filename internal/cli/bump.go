@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -379,8 +380,10 @@ func changeWhat(c bump.Change) string {
 	return c.Field
 }
 
-// renderProposals prints the result of bump or promote.
+// renderProposals prints the result of bump or promote, and in GitHub
+// Actions sets their step outputs.
 func (e *env) renderProposals(out proposalsOut) error {
+	e.publishProposals(out)
 	if e.output == "json" {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
@@ -425,4 +428,33 @@ func (e *env) renderProposals(out proposalsOut) error {
 		}
 		return nil
 	})
+}
+
+// publishProposals sets the step outputs of bump and promote in GitHub
+// Actions: pull_requests, a JSON array of the URLs of the pull requests
+// opened or updated (fromJSON in a workflow), and failed ("true" when a
+// proposal or a release source failed).
+func (e *env) publishProposals(out proposalsOut) {
+	a, err := e.actions()
+	if err != nil || !a.Active() {
+		return
+	}
+	urls := []string{}
+	failed := len(out.Errors) > 0
+	for _, po := range out.Proposals {
+		if po.PullRequest != nil && po.PullRequest.URL != "" {
+			urls = append(urls, po.PullRequest.URL)
+		}
+		failed = failed || po.Error != ""
+	}
+	b, err := json.Marshal(urls)
+	if err != nil {
+		e.log.Warn("step output", "name", "pull_requests", "err", err)
+		return
+	}
+	for _, kv := range [][2]string{{"pull_requests", string(b)}, {"failed", strconv.FormatBool(failed)}} {
+		if err := a.SetOutput(kv[0], kv[1]); err != nil {
+			e.log.Warn("step output", "name", kv[0], "err", err)
+		}
+	}
 }
