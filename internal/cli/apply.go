@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -92,7 +91,7 @@ func applyCmd() *command {
 // result, publishes the status records on the status branch and maps the
 // verdict to the exit code.
 func (e *env) apply(ctx context.Context, names []string, f applyFlags) error {
-	st, err := e.loadAll(ctx)
+	st, err := e.loadAll(ctx, names...)
 	if err != nil {
 		return err
 	}
@@ -101,7 +100,7 @@ func (e *env) apply(ctx context.Context, names []string, f applyFlags) error {
 	}
 	for _, n := range names {
 		if st.Environments[n] == nil {
-			return state.Diagnostics{{Pos: state.Pos{File: state.EnvironmentsDir + "/" + n}, Msg: fmt.Sprintf("no environment %q (have %s)", n, strings.Join(st.Names(), ", "))}}
+			return noEnvironment(n, st.Names())
 		}
 	}
 	c, err := e.checkout(ctx)
@@ -231,6 +230,9 @@ func writeTemp(dir, pattern string, data []byte) (string, error) {
 func (e *env) loadForApply(ctx context.Context, names []string) (*state.State, error) {
 	c, err := e.checkout(ctx)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkEnvironments(c.Dir, names...); err != nil {
 		return nil, err
 	}
 	return state.Load(ctx, c.Dir, names, state.Options{Now: e.now, Limits: e.loadLimits, KeepExpiredWaivers: true})

@@ -53,6 +53,9 @@ func bumpCmd() *command {
 			if err != nil {
 				return err
 			}
+			if err := checkEnvironments(c.Dir, envs...); err != nil {
+				return err
+			}
 			st, err := state.Load(ctx, c.Dir, nil, state.Options{Now: e.now, Limits: e.loadLimits})
 			if err != nil {
 				return err

@@ -336,6 +336,9 @@ func (e *env) load(ctx context.Context, names []string) (*state.State, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkEnvironments(c.Dir, names...); err != nil {
+		return nil, err
+	}
 	return state.Load(ctx, c.Dir, names, state.Options{Now: e.now, Limits: e.loadLimits})
 }
 

@@ -11,7 +11,7 @@ const (
 	ExitFailure = 1 // an operational failure
 	ExitChanges = 2 // the plan has changes (only with --detailed-exitcode)
 	ExitDenied  = 3 // a policy denied an action
-	ExitInvalid = 4 // the state files are invalid
+	ExitInvalid = 4 // the state files are invalid, or a request names an environment the state does not have
 	ExitLocked  = 5 // another run holds the environment's lock
 )
 

@@ -104,7 +104,7 @@ type planRun struct {
 // With of.fromStatus, "observe" reads the status records instead, so the
 // plan needs no credentials for any target.
 func (e *env) makePlan(ctx context.Context, names []string, of observeFlags) (*planRun, error) {
-	st, err := e.loadAll(ctx)
+	st, err := e.loadAll(ctx, names...)
 	if err != nil {
 		return nil, err
 	}
@@ -114,9 +114,13 @@ func (e *env) makePlan(ctx context.Context, names []string, of observeFlags) (*p
 // loadAll loads every environment of the checked-out state repository, as
 // plan and apply need it: a promotion source may not be among the
 // environments named, and expired waivers are violations, not mistakes.
-func (e *env) loadAll(ctx context.Context) (*state.State, error) {
+// Each of names must be an environment of it (checkEnvironments).
+func (e *env) loadAll(ctx context.Context, names ...string) (*state.State, error) {
 	c, err := e.checkout(ctx)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkEnvironments(c.Dir, names...); err != nil {
 		return nil, err
 	}
 	return state.Load(ctx, c.Dir, nil, state.Options{Now: e.now, Limits: e.loadLimits, KeepExpiredWaivers: true})
@@ -141,7 +145,7 @@ func (e *env) planState(ctx context.Context, st *state.State, names []string, of
 	}
 	for _, n := range names {
 		if st.Environments[n] == nil {
-			return nil, state.Diagnostics{{Pos: state.Pos{File: state.EnvironmentsDir + "/" + n}, Msg: fmt.Sprintf("no environment %q", n)}}
+			return nil, noEnvironment(n, st.Names())
 		}
 	}
 	ds := newDrivers(st.Root, e.now)

@@ -39,13 +39,16 @@ func promoteCmd() *command {
 			if err != nil {
 				return err
 			}
+			if err := checkEnvironments(c.Dir, to, from); err != nil {
+				return err
+			}
 			st, err := state.Load(ctx, c.Dir, nil, state.Options{Now: e.now, Limits: e.loadLimits, KeepExpiredWaivers: true})
 			if err != nil {
 				return err
 			}
 			target := st.Environments[to]
 			if target == nil {
-				return state.Diagnostics{{Pos: state.Pos{File: state.EnvironmentsDir + "/" + to}, Msg: fmt.Sprintf("no environment %q", to)}}
+				return noEnvironment(to, st.Names())
 			}
 			if from == "" && target.Promotion != nil {
 				from = target.Promotion.From

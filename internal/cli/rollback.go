@@ -50,7 +50,7 @@ func (e *env) rollback(ctx context.Context, envName, unit, to string, openPR boo
 		return err
 	}
 	if st.Environments[envName] == nil {
-		return fmt.Errorf("no environment %q", envName)
+		return noEnvironment(envName, st.Names())
 	}
 	u := st.Environments[envName].Units[unit]
 	if u == nil {
