@@ -7,11 +7,11 @@ package gearshift
 
 import "embed"
 
-// Workflows holds .github/workflows/{plan,reconcile,bump}.yml and
+// Workflows holds .github/workflows/{plan,reconcile,bump,drift}.yml and
 // .github/actions/gearshift/action.yml, at their paths in this repository.
 // ci.yml is this repository's own CI and is not part of a state repository.
 //
-//go:embed .github/workflows/plan.yml .github/workflows/reconcile.yml .github/workflows/bump.yml .github/actions/gearshift/action.yml
+//go:embed .github/workflows/plan.yml .github/workflows/reconcile.yml .github/workflows/bump.yml .github/workflows/drift.yml .github/actions/gearshift/action.yml
 var Workflows embed.FS
 
 // WorkflowFiles are the paths in Workflows, in the order init writes them.
@@ -19,5 +19,6 @@ var WorkflowFiles = []string{
 	".github/workflows/plan.yml",
 	".github/workflows/reconcile.yml",
 	".github/workflows/bump.yml",
+	".github/workflows/drift.yml",
 	".github/actions/gearshift/action.yml",
 }
