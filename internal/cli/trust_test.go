@@ -3,6 +3,7 @@ package cli
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -66,7 +67,7 @@ func TestUntrustedEvents(t *testing.T) {
 				h.env["GEARSHIFT_TRUST_SAME_REPO_PRS"] = "true"
 			}
 			url := h.git.URL("state")
-			_, out, _ := h.run("plan", "dev", "--repo", url)
+			_, out, planErr := h.run("plan", "dev", "--repo", url)
 			_, ran := os.Stat(marker)
 			if tc.trusted {
 				if ran != nil {
@@ -77,8 +78,9 @@ func TestUntrustedEvents(t *testing.T) {
 			if ran == nil {
 				t.Errorf("an untrusted plan ran the state's status command:\n%s", out)
 			}
-			if !strings.Contains(out, "planned from the status records (--from-status), running nothing from the state") {
-				t.Errorf("the plan does not say it read the status records:\n%s", out)
+			// The notice is a workflow command: on stderr, never stdout.
+			if !regexp.MustCompile(`(?m)^::notice title=gearshift plan::a ` + tc.name + ` run is about a pull request, .*: planned from the status records \(--from-status\), running nothing from the state$`).MatchString(planErr) {
+				t.Errorf("the plan does not say it read the status records:\n%s", planErr)
 			}
 			for _, args := range [][]string{
 				{"apply", "dev"}, {"reconcile", "dev"}, {"rollback", "dev", "api"}, {"status", "dev"},
