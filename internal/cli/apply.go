@@ -91,6 +91,9 @@ func applyCmd() *command {
 // result, publishes the status records on the status branch and maps the
 // verdict to the exit code.
 func (e *env) apply(ctx context.Context, names []string, f applyFlags) error {
+	if err := e.requireCommit(ctx, "apply"); err != nil {
+		return err
+	}
 	st, err := e.loadAll(ctx, names...)
 	if err != nil {
 		return err

@@ -51,8 +51,13 @@ type env struct {
 	// --load-memory): a state is untrusted input.
 	loadLimits state.Limits
 
-	// co is the state repo checked out by e.checkout, once per run.
-	co *gitops.Checkout
+	// co is the state repo checked out by e.checkout, once per run;
+	// noCommit says it is a local git repository without a commit, read
+	// from its files (apply and rollback refuse it).
+	co       *gitops.Checkout
+	noCommit bool
+	// cmdName is the command running ("plan"), for messages.
+	cmdName string
 	// gha is the GitHub Actions run, read once by e.actions.
 	gha *actions.Actions
 }
@@ -293,6 +298,7 @@ func (e *env) runCommand(ctx context.Context, cmd *command, fs *pflag.FlagSet, a
 		fmt.Fprintf(stderr, "gearshift: --output must be text or json, not %q\n", e.output)
 		return ExitFailure
 	}
+	e.cmdName = cmd.name
 	err := cmd.run(ctx, e, args)
 	if err == nil {
 		return ExitOK

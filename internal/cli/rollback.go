@@ -45,6 +45,9 @@ func rollbackCmd() *command {
 // refuses a rollback that would change nothing; this prints what happened,
 // publishes the status record and opens the pull request.
 func (e *env) rollback(ctx context.Context, envName, unit, to string, openPR bool, timeout time.Duration, lf lockFlags) error {
+	if err := e.requireCommit(ctx, "rollback"); err != nil {
+		return err
+	}
 	st, err := e.loadForApply(ctx, []string{envName})
 	if err != nil {
 		return err

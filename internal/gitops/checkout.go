@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"sync"
 
@@ -24,6 +25,10 @@ var (
 	ErrNotRepository = errors.New("not a git repository")
 	// ErrRefNotFound is matched when a branch or tag does not exist.
 	ErrRefNotFound = errors.New("ref not found")
+	// ErrNoCommit is matched by Open's error when a local repository has
+	// no commit yet (git init, files, no commit): its files can be read,
+	// but there is no commit to deploy.
+	ErrNoCommit = errors.New("the repository has no commit yet")
 )
 
 // Checkout is the state repo at one commit, on disk.
@@ -91,6 +96,9 @@ func openLocal(path, ref string) (*Checkout, error) {
 		return nil, fmt.Errorf("open %s: %w", abs, err)
 	}
 	head, err := repo.Head()
+	if errors.Is(err, plumbing.ErrReferenceNotFound) {
+		return nil, fmt.Errorf("open %s: %w", abs, ErrNoCommit)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open %s: HEAD: %w", abs, err)
 	}
@@ -114,6 +122,33 @@ func openLocal(path, ref string) (*Checkout, error) {
 	}
 	c.Ref, c.IsTag = t.short(), t.name.IsTag()
 	return c, nil
+}
+
+// Uncommitted lists the files of a local repository's working tree that
+// differ from the commit checked out (modified, added, deleted, or
+// untracked and not ignored), as slash-separated paths relative to Dir,
+// sorted. It is nil for a clone of a URL (its working tree is reset to the
+// commit) and for a directory that is not a repository.
+func (c *Checkout) Uncommitted() ([]string, error) {
+	if c == nil || c.repo == nil || c.remote != nil {
+		return nil, nil
+	}
+	wt, err := c.repo.Worktree()
+	if err != nil {
+		return nil, fmt.Errorf("%s: worktree: %w", c.Source, err)
+	}
+	st, err := wt.Status()
+	if err != nil {
+		return nil, fmt.Errorf("%s: status: %w", c.Source, err)
+	}
+	var paths []string
+	for p, s := range st {
+		if s.Worktree != git.Unmodified || s.Staging != git.Unmodified {
+			paths = append(paths, filepath.ToSlash(p))
+		}
+	}
+	sort.Strings(paths)
+	return paths, nil
 }
 
 // target is a ref resolved to the commit it designates.

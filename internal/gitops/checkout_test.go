@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/go-git/go-git/v5"
 )
 
 func TestOpenURLClonesThenFetches(t *testing.T) {
@@ -232,5 +234,52 @@ func TestOpenLocal(t *testing.T) {
 	}
 	if _, err := Open(ctx, t.TempDir(), "", "", Auth{}); !errors.Is(err, ErrNotRepository) {
 		t.Errorf("Open(plain directory) = %v, want ErrNotRepository", err)
+	}
+}
+
+// TestOpenLocalNoCommitAndUncommitted: a repository without a commit is
+// ErrNoCommit (not "HEAD: reference not found"), and Uncommitted lists the
+// files that differ from the commit, sorted; a clone of a URL has none.
+func TestOpenLocalNoCommitAndUncommitted(t *testing.T) {
+	ctx := testContext(t)
+	empty := t.TempDir()
+	if _, err := git.PlainInit(empty, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(ctx, empty, "", "", Auth{}); !errors.Is(err, ErrNoCommit) || strings.Contains(err.Error(), "reference not found") {
+		t.Errorf("Open(no commit) = %v, want ErrNoCommit", err)
+	}
+
+	srv, auth := newServer(t)
+	srv.CreateRepo("state", "main", map[string]string{"environments/dev/units.cue": "a", "README.md": "r"})
+	remote, err := Open(ctx, srv.URL("state"), "", t.TempDir(), auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := remote.Uncommitted(); err != nil || got != nil {
+		t.Errorf("Uncommitted(clone) = %q, %v; want none", got, err)
+	}
+	c, err := Open(ctx, remote.Dir, "", "", Auth{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.Uncommitted(); err != nil || len(got) != 0 {
+		t.Errorf("Uncommitted(clean) = %q, %v; want none", got, err)
+	}
+	for name, content := range map[string]string{"environments/dev/units.cue": "b", "environments/qa/env.cue": "q"} {
+		p := filepath.Join(c.Dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Remove(filepath.Join(c.Dir, "README.md")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Uncommitted()
+	if want := []string{"README.md", "environments/dev/units.cue", "environments/qa/env.cue"}; err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("Uncommitted = %q, %v; want %q", got, err, want)
 	}
 }
