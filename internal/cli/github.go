@@ -90,9 +90,11 @@ func (e *env) maskSecrets() error {
 // untrusted prints what write writes to stdout; inside Actions it is
 // framed by ::stop-commands:: with a random token, so that a unit name, a
 // driver's message or a tag can never be taken for a workflow command. The
-// framing, a workflow command itself, is written to stderr (the runner
-// reads commands from both streams), so stdout holds the output alone; what
-// write writes is buffered and written whole between the two.
+// framing goes on stdout with the text it protects: the runner reads
+// stdout and stderr as two streams, in no order between them, so a frame
+// on stderr could be read after the text it was to disarm. (JSON output is
+// never framed: every line of it starts with a bracket, a quote or
+// white space.)
 func (e *env) untrusted(write func(w io.Writer) error) error {
 	a, err := e.actions()
 	if err != nil || !a.Active() {
@@ -104,9 +106,8 @@ func (e *env) untrusted(write func(w io.Writer) error) error {
 	}
 	var b bytes.Buffer
 	werr := write(&b)
-	fmt.Fprintf(e.stderr, "::stop-commands::%s\n", token)
-	_, err = e.stdout.Write(b.Bytes())
-	fmt.Fprintf(e.stderr, "::%s::\n", token)
+	fmt.Fprintf(&b, "::%s::\n", token)
+	_, err = fmt.Fprintf(e.stdout, "::stop-commands::%s\n%s", token, b.Bytes())
 	if werr != nil {
 		return werr
 	}
