@@ -172,7 +172,7 @@ func loadBounded(ctx context.Context, root, name string, lim Limits) (*Environme
 		return nil, nil, ctx.Err()
 	case cctx.Err() != nil:
 		return nil, exceeded(fmt.Sprintf("the time bound of %s (--load-timeout)", lim.Timeout)), nil
-	case stdout.over, exitCode(runErr) == exitMemory, runErr != nil && strings.Contains(stderr.String(), "out of memory"),
+	case stdout.over, exitCode(runErr) == exitMemory, runErr != nil && diedOfMemory(stderr.String()),
 		// The runtime's own death at the kernel's limit takes several
 		// forms (out of memory, cannot allocate, a failed mmap): a child
 		// that died near its bound died of it.
@@ -279,3 +279,16 @@ func (b *ByteSize) Set(s string) error {
 
 // Type implements pflag.Value.
 func (b *ByteSize) Type() string { return "size" }
+
+// diedOfMemory reports whether a child's last words are the Go runtime's
+// or the kernel's refusal of memory: at RLIMIT_DATA or RLIMIT_AS the
+// runtime dies with "out of memory", or with a failed mmap ("cannot
+// allocate memory", errno 12).
+func diedOfMemory(stderr string) bool {
+	for _, s := range []string{"out of memory", "cannot allocate memory", "errno=12"} {
+		if strings.Contains(stderr, s) {
+			return true
+		}
+	}
+	return false
+}
