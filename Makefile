@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/gearshift
 PKGS    := ./...
 
-.PHONY: all build deps test fuzz demo demo-clean demo-gear dist dist-checksums bench bench-load bench-plan bench-apply bench-fleet lint clean release-snapshot
+.PHONY: all build deps test fuzz demo demo-clean demo-gear dist dist-checksums bench bench-load bench-plan bench-apply bench-fleet lint clean release-snapshot image
 
 all: build
 
@@ -89,6 +89,14 @@ bench-plan: build
 # builds them (about 7 minutes), then about 7 more to build gearshift for
 # four platforms from a cold cache.
 GORELEASER ?= $(GO) run github.com/goreleaser/goreleaser/v2@v2.15.1
+# The container image, without a Docker daemon: dist/gearshift-image.tar
+# (docker load / podman load), gearshift as the entrypoint, run as uid
+# 65532 (scripts/mkimage; its test reads the image back and runs it).
+image:
+	mkdir -p dist
+	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -o dist/linux/gearshift ./cmd/gearshift
+	$(GO) run ./scripts/mkimage -binary dist/linux/gearshift -arch $$($(GO) env GOARCH) -tag gearshift:snapshot -o dist/gearshift-image.tar
+
 release-snapshot:
 	$(GORELEASER) release --snapshot --clean --skip=publish
 

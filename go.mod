@@ -13,9 +13,13 @@ require (
 	github.com/go-git/go-git/v5 v5.19.3
 	// Test diffs.
 	github.com/google/go-cmp v0.7.0
+	// The container image (scripts/mkimage): an OCI image tarball built
+	// without a Docker daemon or a registry (empty base, one layer); the
+	// library ko and crane are built on.
+	github.com/google/go-containerregistry v0.21.3
 	// GitHub's REST API, kept behind internal/forge's small interface.
 	github.com/google/go-github/v92 v92.0.0
-	// Artifact downloads (http, git) with checksums; unpacking is our own.
+	// Artifact downloads (http; git sources are refused) with checksums; unpacking is our own.
 	github.com/hashicorp/go-getter/v2 v2.2.5
 	// File operations of the host driver over SSH.
 	github.com/pkg/sftp v1.13.12
@@ -71,7 +75,7 @@ require (
 	github.com/mattn/go-isatty v0.0.20 // indirect
 	github.com/mattn/go-runewidth v0.0.21 // indirect
 	github.com/mattn/go-shellwords v1.0.12 // indirect
-	github.com/mitchellh/go-homedir v1.0.0 // indirect
+	github.com/mitchellh/go-homedir v1.1.0 // indirect
 	github.com/mitchellh/go-testing-interface v1.0.0 // indirect
 	github.com/mitchellh/go-wordwrap v1.0.1 // indirect
 	github.com/opencontainers/go-digest v1.0.0 // indirect
@@ -96,6 +100,11 @@ require (
 	golang.org/x/tools v0.51.0 // indirect
 	google.golang.org/protobuf v1.33.0 // indirect
 	gopkg.in/warnings.v0 v0.1.2 // indirect
+)
+
+require (
+	github.com/containerd/stargz-snapshotter/estargz v0.18.2 // indirect
+	github.com/vbatts/tar-split v0.12.2 // indirect
 )
 
 tool (
