@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -83,7 +84,7 @@ func (e *env) initRepo(dir, envName, root string, force bool) error {
 			return err
 		}
 	}
-	files, err := initFiles(base, envName, root)
+	files, err := initFiles(base, envName, root, releaseTag(Version))
 	if err != nil {
 		return err
 	}
@@ -147,7 +148,26 @@ type initFile struct {
 	data []byte
 }
 
-func initFiles(base, envName, root string) ([]initFile, error) {
+// releaseVersionRE is a release tag, as the action's version input takes it.
+var releaseVersionRE = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$`)
+
+// releaseTag is v when this binary is a release (its ldflags version is a
+// release tag), else "": a build from source pins nothing.
+func releaseTag(v string) string {
+	if releaseVersionRE.MatchString(v) {
+		return v
+	}
+	return ""
+}
+
+// versionVar is how the workflows name the gearshift the action runs.
+const versionVar = "${{ vars.GEARSHIFT_VERSION }}"
+
+// initFiles lists the files of a new state repository. With release (the
+// tag of this binary), the workflows run that release unless the
+// repository variable GEARSHIFT_VERSION names another; without it they are
+// this repository's, byte for byte.
+func initFiles(base, envName, root, release string) ([]initFile, error) {
 	files := []initFile{
 		{"cue.mod/module.cue", fmt.Appendf(nil, "module: %q\nlanguage: {\n\tversion: \"v0.17.0\"\n}\n", "gearshift.example/"+base+"@v0")},
 		{"environments/frameworks.cue", []byte(initFrameworks)},
@@ -160,6 +180,9 @@ func initFiles(base, envName, root string) ([]initFile, error) {
 		b, err := gearshift.Workflows.ReadFile(p)
 		if err != nil {
 			return nil, err
+		}
+		if release != "" {
+			b = bytes.ReplaceAll(b, []byte(versionVar), []byte("${{ vars.GEARSHIFT_VERSION || '"+release+"' }}"))
 		}
 		files = append(files, initFile{p, b})
 	}
