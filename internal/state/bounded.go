@@ -282,10 +282,11 @@ func (b *ByteSize) Type() string { return "size" }
 
 // diedOfMemory reports whether a child's last words are the Go runtime's
 // or the kernel's refusal of memory: at RLIMIT_DATA or RLIMIT_AS the
-// runtime dies with "out of memory", or with a failed mmap ("cannot
-// allocate memory", errno 12).
+// runtime dies with "out of memory", with a failed mmap ("cannot allocate
+// memory", errno 12), or, when a new thread's stack no longer fits, with
+// "pthread_create failed" (all seen here).
 func diedOfMemory(stderr string) bool {
-	for _, s := range []string{"out of memory", "cannot allocate memory", "errno=12"} {
+	for _, s := range []string{"out of memory", "cannot allocate memory", "errno=12", "pthread_create failed"} {
 		if strings.Contains(stderr, s) {
 			return true
 		}

@@ -171,3 +171,20 @@ func childOf(ppid int) int {
 	}
 	return 0
 }
+
+// TestDiedOfMemory: every way the Go runtime was seen to die at the
+// child's memory limits counts as exceeding it; a panic does not.
+func TestDiedOfMemory(t *testing.T) {
+	for stderr, want := range map[string]bool{
+		"fatal error: runtime: out of memory\n":                                true,
+		"fatal error: runtime: cannot allocate memory\n":                       true,
+		"runtime: mmap(0x0, 67108864) failed with errno=12\n":                  true,
+		"runtime/cgo: pthread_create failed: Resource temporarily unavailable": true,
+		"panic: runtime error: index out of range [3] with length 2\n":         false,
+		"": false,
+	} {
+		if got := diedOfMemory(stderr); got != want {
+			t.Errorf("diedOfMemory(%q) = %v, want %v", stderr, got, want)
+		}
+	}
+}
