@@ -186,6 +186,13 @@ func LatestVersion(tags []string, r Releases, current, level string) (version st
 	if best == "" || current != "" && r.compare(bestPart, best, curPart, current) <= 0 {
 		return current, false
 	}
+	// Without a pattern the tag is the version, and current may be a
+	// partial one ("1.1", read leniently as 1.1.0): then only semantic
+	// precedence says what is newer, never the text. (With a pattern, a
+	// later tag of the same version is newer: its whole text decides.)
+	if bv, err := state.ParseVersion(bestPart); r.Pattern == nil && cur != nil && err == nil && bv.Compare(cur) <= 0 {
+		return current, false
+	}
 	if r.Pattern != nil {
 		return best, true
 	}
