@@ -210,14 +210,34 @@ type LockOptions struct {
 	// Broke is told about a lock that was broken: a stale one with
 	// BreakStale, or one whose process is provably gone (always).
 	Broke func(old LockInfo, why string)
+	// Wait is how long Acquire waits for a lock another run holds
+	// (--lock-wait): two CI jobs started a few seconds apart then run one
+	// after the other instead of the second failing. 0 fails at once.
+	Wait time.Duration
+	// Poll is how often a waiting Acquire tries again (DefaultLockPoll).
+	Poll time.Duration
+	// Waiting is told once, when Acquire starts to wait, who holds the
+	// lock.
+	Waiting func(held *LockedError)
 }
+
+// DefaultLockPoll is how often a waiting Acquire tries the lock again.
+const DefaultLockPoll = time.Second
 
 // Lock is a held environment lock.
 type Lock struct {
 	dir  Dir
 	name string
 	info LockInfo
+	// waited says that another run held the lock when it was asked for:
+	// what was loaded before may be out of date (Waited).
+	waited bool
 }
+
+// Waited reports whether Acquire had to wait for another run to release
+// the lock: the state that run deployed, and any newer commit, came after
+// this run loaded its own.
+func (l *Lock) Waited() bool { return l.waited }
 
 // LockFile is the lock's file name for env.
 func LockFile(env string) string { return env + ".lock" }
@@ -235,7 +255,66 @@ func LockFile(env string) string { return env + ".lock" }
 // (an older gearshift, another machine with the same name, a reboot), or
 // when it is older than the timeout: it is broken only when o.BreakStale
 // is set.
+//
+// With o.Wait, a lock that is held (stale or not) is tried again every
+// o.Poll until it is free or o.Wait has passed; then the last
+// *LockedError is returned. The wait ends early with ctx.
 func Acquire(ctx context.Context, dir Dir, env string, info LockInfo, o LockOptions) (*Lock, error) {
+	l, err := acquire(ctx, dir, env, info, o)
+	if err == nil || o.Wait <= 0 {
+		return l, err
+	}
+	var le *LockedError
+	if !errors.As(err, &le) {
+		return nil, err
+	}
+	poll := o.Poll
+	if poll <= 0 {
+		poll = DefaultLockPoll
+	}
+	if o.Waiting != nil {
+		o.Waiting(le)
+	}
+	// The deadline is measured on the real clock: o.Now may be a fixed
+	// time (GEARSHIFT_NOW in tests).
+	deadline := time.Now().Add(o.Wait)
+	t := time.NewTimer(poll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for the lock: %w (%v)", ctx.Err(), err)
+		case <-t.C:
+		}
+		l, err = acquire(ctx, dir, env, info, o)
+		if err == nil {
+			l.waited = true
+			return l, nil
+		}
+		if !errors.As(err, &le) || !time.Now().Before(deadline) {
+			if errors.As(err, &le) {
+				return nil, &LockWaitError{Wait: o.Wait, Locked: le}
+			}
+			return nil, err
+		}
+		t.Reset(min(poll, time.Until(deadline)+time.Millisecond))
+	}
+}
+
+// LockWaitError is a lock still held after --lock-wait: it is a
+// *LockedError too (exit 5).
+type LockWaitError struct {
+	Wait   time.Duration
+	Locked *LockedError
+}
+
+func (e *LockWaitError) Error() string {
+	return fmt.Sprintf("waited %s for the lock: %v", e.Wait, e.Locked)
+}
+
+func (e *LockWaitError) Unwrap() error { return e.Locked }
+
+func acquire(ctx context.Context, dir Dir, env string, info LockInfo, o LockOptions) (*Lock, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultLockTimeout
 	}

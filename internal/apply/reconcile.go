@@ -98,6 +98,11 @@ type Request struct {
 	// Command is recorded in the lock, for whoever finds it held.
 	Command []string
 	Lock    LockOptions
+	// Reload loads the state again after a lock had to be waited for
+	// (LockOptions.Wait): another run deployed meanwhile, and newer
+	// commits may have arrived, so the plan is made from the newest state
+	// (the checkout fetched again). Nil keeps the state loaded before.
+	Reload func(ctx context.Context) (*state.State, *gitops.Checkout, error)
 }
 
 // Reconcile applies the named environments one after the other:
@@ -129,6 +134,9 @@ func Reconcile(ctx context.Context, req Request, o Options) (*Result, []*statusr
 		return nil, nil, err
 	}
 	defer releaseAll(ctx, locks, o)
+	if req, envs, err = reloadAfterWait(ctx, req, locks, o); err != nil {
+		return nil, nil, err
+	}
 
 	c := &pass{req: req, o: o, seen: map[string]observation.Environment{}}
 	result := &Result{FormatVersion: FormatVersion, Environments: []*EnvResult{}}
@@ -331,6 +339,9 @@ func lockAll(ctx context.Context, req Request, envs []*state.Environment, run st
 		if err == nil {
 			lo := req.Lock
 			lo.Now = o.Now
+			lo.Waiting = func(held *LockedError) {
+				o.Progress.Event(Event{Env: env.Name, Kind: "note", Msg: fmt.Sprintf("waiting up to %s for the lock held by %s (pid %d, run %s)", lo.Wait, held.Info.Holder, held.Info.PID, held.Info.Run)})
+			}
 			lo.Broke = func(old LockInfo, why string) {
 				o.Progress.Event(Event{Env: env.Name, Kind: "note", Msg: fmt.Sprintf("broke the stale lock of %s (pid %d, run %s): %s", old.Holder, old.PID, old.Run, why)})
 			}

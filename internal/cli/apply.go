@@ -34,11 +34,13 @@ type lockFlags struct {
 	stateDir  string
 	timeout   time.Duration
 	breakLock bool
+	wait      time.Duration
 }
 
 func (l *lockFlags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&l.stateDir, "state-dir", "", "local state: locks and journals of exec targets, status records (default $XDG_STATE_HOME/gearshift or ~/.local/state/gearshift)")
 	fs.DurationVar(&l.timeout, "lock-timeout", apply.DefaultLockTimeout, "a lock older than this is stale")
+	fs.DurationVar(&l.wait, "lock-wait", 0, "wait this long for a lock another run holds, then plan from the newest state (the state repository fetched again); 0 exits 5 at once")
 	fs.BoolVar(&l.breakLock, "break-lock", false, "break a stale lock that gearshift cannot prove abandoned: its pid is not running but the lock has no boot id or comes from another boot, or it is older than --lock-timeout (a lock whose process is provably gone from this machine is taken over without it)")
 }
 
@@ -120,6 +122,21 @@ func (e *env) apply(ctx context.Context, names []string, f applyFlags) error {
 	defer closeProgress()
 
 	req := e.applyRequest(st, names, c, ds, f.lock)
+	req.Reload = func(ctx context.Context) (*state.State, *gitops.Checkout, error) {
+		// The checkout is opened again: a URL is fetched again; a local
+		// repository is read as it is now.
+		e.co = nil
+		nst, err := e.loadAll(ctx, names...)
+		if err != nil {
+			return nil, nil, err
+		}
+		nc, err := e.checkout(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		c, ds.root = nc, nst.Root
+		return nst, nc, nil
+	}
 	result, records, err := apply.Reconcile(ctx, req, apply.Options{
 		Parallelism: f.parallelism, ActionTimeout: f.actionTimeout, CacheDir: cacheDir,
 		Observe:     driver.ObserveOptions{Parallelism: f.observe.parallelism, Timeout: f.observe.timeout},
@@ -167,7 +184,7 @@ func (e *env) applyRequest(st *state.State, names []string, c *gitops.Checkout, 
 		Drivers:  apply.Drivers{Resolve: ds.deployer, Connect: ds.pool.Get},
 		StateDir: lf.dir(e),
 		Command:  append([]string{"gearshift"}, os.Args[1:]...),
-		Lock:     apply.LockOptions{Timeout: lf.timeout, BreakStale: lf.breakLock},
+		Lock:     apply.LockOptions{Timeout: lf.timeout, BreakStale: lf.breakLock, Wait: lf.wait},
 	}
 }
 
