@@ -5,10 +5,11 @@
 #   openssh-server  real sshd instances on loopback for the host driver
 #   nginx        the blue/green proxy
 #   wrk          the load generator of the blue/green benchmark
+#   haproxy      the proxy switched through its runtime API (no reload)
 # Packages already present are left alone, so a warm machine pays nothing.
 set -euo pipefail
 
-want=(git openssh-server nginx wrk)
+want=(git openssh-server nginx wrk haproxy)
 missing=()
 for p in "${want[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
@@ -29,7 +30,7 @@ export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # The packages' own services are not wanted: tests start their own
 # instances on loopback ports.
-for svc in nginx ssh; do
+for svc in nginx ssh haproxy; do
   if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
     "${sudo[@]}" systemctl stop "$svc" || true
   fi
