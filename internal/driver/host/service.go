@@ -78,7 +78,7 @@ func releaseEnv(h *hostRun, u *state.Unit, rec *Record, withRun bool) map[string
 	port := recPort(u, rec)
 	if withRun && u != nil && u.Run != nil {
 		for k, v := range u.Run.Env {
-			env[k] = driver.Expand(v, u.Name, port)
+			env[k] = expandHost(driver.Expand(v, u.Name, port), h.host)
 		}
 	}
 	env["GEARSHIFT_UNIT"] = rec.Unit
@@ -149,7 +149,7 @@ func (p processService) start(ctx context.Context, h *hostRun, u *state.Unit, re
 	port := recPort(u, rec)
 	argv := make([]string, len(run.Command))
 	for i, a := range run.Command {
-		argv[i] = driver.Expand(a, u.Name, port)
+		argv[i] = expandHost(driver.Expand(a, u.Name, port), h.host)
 	}
 	var pid int
 	var err error
