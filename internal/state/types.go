@@ -124,6 +124,17 @@ type HostTarget struct {
 	KeepReleases        int          `json:"keepReleases"`
 	Proxy               *Proxy       `json:"proxy,omitempty"`
 	AllowLocalArtifacts bool         `json:"allowLocalArtifacts"`
+
+	// Archive is the target's shared archive directory (nil: each
+	// unit's <root>/<unit>/archive).
+	Archive *HostArchive `json:"archive,omitempty"`
+}
+
+// HostArchive is a host target's archive directory, shared by its units,
+// with its own retention (Keep archives per unit).
+type HostArchive struct {
+	Dir  string `json:"dir"`
+	Keep int    `json:"keep"`
 }
 
 // SSH is how the host driver reaches remote hosts. Host keys are always
