@@ -377,7 +377,7 @@ func (d *Driver) deployHost(ctx context.Context, req driver.DeployRequest, id st
 		return cur, fmt.Errorf("mark the deploy: %w", err)
 	}
 	if req.ArchiveFile != "" {
-		if err := h.archive(ctx, req.ArchiveFile, id); err != nil {
+		if err := d.archive(ctx, h, req.ArchiveFile, id); err != nil {
 			h.discard(ctx, id)
 			return cur, err
 		}
