@@ -117,6 +117,25 @@ func checkTarget(env *Environment, name string, t Target) Diagnostics {
 				at("host.service", "service \"command\" needs a command block with start and stop")
 			}
 		}
+		if p := h.Proxy; p != nil {
+			switch p.Kind {
+			case "", "nginx":
+				if p.UpstreamFile == "" {
+					at("host.proxy.kind", "proxy kind nginx needs upstreamFile")
+				}
+			case "haproxy":
+				if p.Socket == "" {
+					at("host.proxy.kind", "proxy kind haproxy needs socket (its stats socket, level admin)")
+				}
+			case "command":
+				if len(p.Switch) == 0 && len(p.Drain) == 0 {
+					at("host.proxy.kind", "proxy kind command needs switch (blue/green) or drain and ready (rolling)")
+				}
+				if (len(p.Drain) == 0) != (len(p.Ready) == 0) {
+					at("host.proxy.kind", "proxy kind command needs both drain and ready, or neither")
+				}
+			}
+		}
 	}
 	return diags
 }

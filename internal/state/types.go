@@ -159,12 +159,35 @@ type ServiceArgv struct {
 	Status []string `json:"status,omitempty"`
 }
 
-// Proxy is switched between the slots of a blue/green unit.
+// Proxy is switched between the slots of a blue/green unit, and takes each
+// host out and back in during a rolling deploy (docs/host-layout.md).
 type Proxy struct {
 	Kind         string   `json:"kind"`
-	UpstreamFile string   `json:"upstreamFile"`
+	UpstreamFile string   `json:"upstreamFile,omitempty"`
 	Test         []string `json:"test"`
 	Reload       []string `json:"reload"`
+	// Socket, Backend, Server, StateFile and Host: kind haproxy.
+	Socket    string `json:"socket,omitempty"`
+	Backend   string `json:"backend,omitempty"`
+	Server    string `json:"server,omitempty"`
+	StateFile string `json:"stateFile,omitempty"`
+	Host      string `json:"host,omitempty"`
+	// Switch, Drain and Ready: kind command.
+	Switch       []string      `json:"switch,omitempty"`
+	Drain        []string      `json:"drain,omitempty"`
+	Ready        []string      `json:"ready,omitempty"`
+	Confirm      *ProxyConfirm `json:"confirm,omitempty"`
+	DrainTimeout Duration      `json:"drainTimeout"`
+}
+
+// ProxyConfirm is how a switch is confirmed from outside: Count
+// consecutive responses of URL (each on a new connection) whose body
+// contains Body.
+type ProxyConfirm struct {
+	URL     string   `json:"url"`
+	Body    string   `json:"body"`
+	Count   int      `json:"count"`
+	Timeout Duration `json:"timeout"`
 }
 
 // ExecTarget delegates to the user's own commands (docs/exec-driver.md).
@@ -214,6 +237,7 @@ type Unit struct {
 	Health     *Health           `json:"health,omitempty"`
 	Test       *Check            `json:"test,omitempty"`
 	Verify     *Check            `json:"verify,omitempty"`
+	Smoke      *Check            `json:"smoke,omitempty"`
 	DependsOn  []string          `json:"dependsOn,omitempty"`
 	MaxAge     *Duration         `json:"maxAge,omitempty"`
 	Track      *Track            `json:"track,omitempty"`

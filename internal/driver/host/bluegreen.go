@@ -100,7 +100,13 @@ func (d *Driver) blueGreen(ctx context.Context, h *hostRun, u *state.Unit, rec, 
 	if err := d.service().start(ctx, h, u, rec); err != nil {
 		return err
 	}
-	if err := d.waitHealthy(ctx, h, u, rec); err != nil {
+	err := d.waitHealthy(ctx, h, u, rec)
+	if err == nil {
+		// The smoke check: the idle slot on its own port, before the
+		// proxy is touched.
+		err = d.smoke(ctx, h, u, rec)
+	}
+	if err != nil {
 		if serr := d.service().stop(ctx, h, rec); serr != nil {
 			h.say("could not stop the failed release %s: %v", rec.ID, serr)
 		}
@@ -134,6 +140,8 @@ func (d *Driver) goLive(ctx context.Context, h *hostRun, u *state.Unit, rec, cur
 		}
 		return err
 	}
+	// The switch time includes the proxy's confirmation that new requests
+	// reach the slot: "live" is never said before it is true.
 	h.say("%s is live in slot %s (switched in %s)", rec.ID, rec.Slot, time.Since(start).Round(time.Microsecond))
 	if cur != nil && cur.Slot == "" {
 		// The release came from a strategy without slots: nothing can

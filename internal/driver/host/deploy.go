@@ -397,6 +397,9 @@ func (d *Driver) deployHost(ctx context.Context, req driver.DeployRequest, id st
 	if strategy(u) == state.StrategyBlueGreen {
 		return cur, d.blueGreen(ctx, h, u, rec, cur)
 	}
+	if strategy(u) == state.StrategyRolling {
+		return cur, d.rolling(ctx, h, u, rec, cur)
+	}
 	return cur, d.recreate(ctx, h, u, rec, cur)
 }
 

@@ -23,10 +23,40 @@ func (d *Driver) upstreamFile(u string) string {
 	return driver.Expand(d.Target.Proxy.UpstreamFile, u, 0)
 }
 
-// hasProxy reports whether the target switches a proxy.
+// Proxy kinds.
+const (
+	proxyNginx   = "nginx"
+	proxyHAProxy = "haproxy"
+	proxyCommand = "command"
+	proxyNone    = "none"
+)
+
+// proxyKind is the target's proxy kind: nginx when the proxy names none,
+// none without a proxy.
+func (d *Driver) proxyKind() string {
+	p := d.Target.Proxy
+	switch {
+	case p == nil:
+		return proxyNone
+	case p.Kind == "":
+		return proxyNginx
+	}
+	return p.Kind
+}
+
+// hasProxy reports whether the target switches a proxy between the slots
+// of a blue/green unit.
 func (d *Driver) hasProxy() bool {
 	p := d.Target.Proxy
-	return p != nil && p.Kind != "none" && p.UpstreamFile != ""
+	switch d.proxyKind() {
+	case proxyNginx:
+		return p.UpstreamFile != ""
+	case proxyHAProxy:
+		return p.Socket != ""
+	case proxyCommand:
+		return len(p.Switch) > 0
+	}
+	return false
 }
 
 // UpstreamConfig is the whole content gearshift writes to a unit's
@@ -39,14 +69,30 @@ func UpstreamConfig(unit, slot, releaseID string, port int) []byte {
 		unit, slot, releaseID, unit, port)
 }
 
-// switchProxy points the unit's upstream at rec's port: write the file
-// atomically, run the proxy's config test, then its reload. When the test
-// or the reload fails the old file is put back, so the proxy never runs
-// a config that gearshift broke, and the live slot stays live.
+// switchProxy makes rec's slot the one the proxy sends new requests to,
+// and returns once that is confirmed (see confirm.go): "live" means
+// served. On failure the proxy is left routing to the slot it routed to
+// before, whenever that can be done.
 func (d *Driver) switchProxy(ctx context.Context, h *hostRun, u *state.Unit, rec *Record) error {
 	if !d.hasProxy() {
 		return nil
 	}
+	switch d.proxyKind() {
+	case proxyHAProxy:
+		return d.switchHAProxy(ctx, h, u, rec)
+	case proxyCommand:
+		return d.switchCommand(ctx, h, u, rec)
+	}
+	return d.switchNginx(ctx, h, u, rec)
+}
+
+// switchNginx points the unit's upstream at rec's port: write the file
+// atomically, run the proxy's config test, then its reload, then confirm
+// from the front URL (proxy.confirm) that new requests reach rec. When the
+// test, the reload or the confirmation fails the old file is put back (and
+// reloaded after a reload), so the proxy never runs a config that
+// gearshift broke, and the live slot stays live.
+func (d *Driver) switchNginx(ctx context.Context, h *hostRun, u *state.Unit, rec *Record) error {
 	p := d.Target.Proxy
 	file := d.upstreamFile(u.Name)
 	old, err := h.c.ReadFile(ctx, file)
@@ -85,14 +131,31 @@ func (d *Driver) switchProxy(ctx context.Context, h *hostRun, u *state.Unit, rec
 	if err := h.run(ctx, "proxy reload", reload, transport.RunOptions{Timeout: proxyTimeout}); err != nil {
 		return restore(err)
 	}
+	// `nginx -s reload` returns once the master is signalled: until its
+	// new workers take the connections, the old upstream still serves.
+	if err := d.confirmServed(ctx, h, u, rec); err != nil {
+		err = restore(err)
+		if rerr := h.run(ctx, "proxy reload", reload, transport.RunOptions{Timeout: proxyTimeout}); rerr != nil {
+			return fmt.Errorf("%w; reloading the restored file also failed: %v", err, rerr)
+		}
+		return err
+	}
 	h.say("proxy: switched %s to %s (port %d)", u.Name, rec.Slot, rec.Port)
 	return nil
 }
 
-// proxyPointsAt reports whether the upstream file already routes to rec.
+// proxyPointsAt reports whether the proxy already routes to rec: the
+// upstream file (nginx), the servers' states (haproxy). A command proxy
+// cannot say, so it is switched again (its switch must be idempotent).
 func (d *Driver) proxyPointsAt(ctx context.Context, h *hostRun, u *state.Unit, rec *Record) bool {
 	if !d.hasProxy() {
 		return true
+	}
+	switch d.proxyKind() {
+	case proxyHAProxy:
+		return d.haproxyPointsAt(ctx, h, u, rec)
+	case proxyCommand:
+		return false
 	}
 	b, err := h.c.ReadFile(ctx, d.upstreamFile(u.Name))
 	return err == nil && bytes.Equal(b, UpstreamConfig(u.Name, rec.Slot, rec.ID, rec.Port))

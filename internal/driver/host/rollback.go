@@ -284,6 +284,10 @@ func (d *Driver) rollbackHost(ctx context.Context, h *hostRun, u *state.Unit, cu
 		return d.rollbackBlueGreen(ctx, h, u, cur, target, now)
 	}
 	svc := d.service()
+	lb := d.balancer(h, u) // rolling behind a load balancer: out, then back in
+	if err := lb.out(ctx); err != nil {
+		return err
+	}
 	if err := svc.stopAll(ctx, h, cur); err != nil {
 		return err
 	}
@@ -300,7 +304,10 @@ func (d *Driver) rollbackHost(ctx context.Context, h *hostRun, u *state.Unit, cu
 	if err := svc.start(ctx, h, u, &renewed); err != nil {
 		return err
 	}
-	return d.waitHealthy(ctx, h, u, &renewed)
+	if err := d.waitHealthy(ctx, h, u, &renewed); err != nil {
+		return err
+	}
+	return lb.in(ctx)
 }
 
 // undeploy stops a failed first release (every slot of a blue/green unit)
@@ -335,5 +342,5 @@ func (d *Driver) ensure(ctx context.Context, h *hostRun, u *state.Unit, cur *Rec
 	if strategy(u) == state.StrategyBlueGreen && cur.Slot != "" && !d.proxyPointsAt(ctx, h, u, cur) {
 		return d.switchProxy(ctx, h, u, cur)
 	}
-	return nil
+	return d.balancer(h, u).in(ctx) // a host left out by a failed deploy goes back
 }

@@ -22,6 +22,9 @@
 //	unitserver -fail-if PATH      like serving, but /healthz fails while
 //	                              PATH exists
 //	unitserver -ignore-term       ignore SIGTERM (to test SIGKILL escalation)
+//	unitserver -port-file PATH    listen on the port written in PATH (each
+//	                              "host" of a test behind one load balancer
+//	                              has its own)
 //	systemctl ARGS                (a link named systemctl) append ARGS to
 //	                              $UNITSERVER_RECORD as -record does
 package main
@@ -50,6 +53,7 @@ func main() {
 	record := flag.String("record", "", "append args and env to this file and exit")
 	failIf := flag.String("fail-if", "", "fail health while this path exists")
 	ignoreTerm := flag.Bool("ignore-term", false, "ignore SIGTERM")
+	portFile := flag.String("port-file", "", "listen on the port this file holds")
 	flag.Parse()
 	switch {
 	case *record != "":
@@ -60,10 +64,10 @@ func main() {
 	if *ignoreTerm {
 		signal.Ignore(syscall.SIGTERM)
 	}
-	serve(*failIf)
+	serve(*failIf, *portFile)
 }
 
-func serve(failIf string) {
+func serve(failIf, portFile string) {
 	b, err := os.ReadFile("VERSION")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "unitserver:", err)
@@ -73,6 +77,14 @@ func serve(failIf string) {
 	addr := "127.0.0.1:0"
 	if p := os.Getenv("PORT"); p != "" {
 		addr = "127.0.0.1:" + p
+	}
+	if portFile != "" {
+		p, err := os.ReadFile(portFile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "unitserver:", err)
+			os.Exit(1)
+		}
+		addr = "127.0.0.1:" + strings.TrimSpace(string(p))
 	}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
