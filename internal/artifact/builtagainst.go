@@ -131,7 +131,10 @@ func byPattern(content []byte, pattern, fw string) (string, error) {
 // branch option, else the locked commit.
 func mixLock(content []byte, fw string) string {
 	q := regexp.QuoteMeta(fw)
-	hex := regexp.MustCompile(`(?m)^\s*"` + q + `":\s*\{:hex,\s*:[A-Za-z0-9_]+,\s*"([^"]+)"`)
+	hex, err := regexp.Compile(`(?m)^\s*"` + q + `":\s*\{:hex,\s*:[A-Za-z0-9_]+,\s*"([^"]+)"`)
+	if err != nil {
+		return "" // a name no lock file can hold (not UTF-8)
+	}
 	if m := hex.FindSubmatch(content); m != nil {
 		return string(m[1])
 	}
@@ -153,7 +156,10 @@ func mixLock(content []byte, fw string) string {
 // block; a replace is not followed.
 func goMod(content []byte, fw string) string {
 	q := regexp.QuoteMeta(fw)
-	re := regexp.MustCompile(`(?m)^\s*(?:require\s+)?(?:\S+/)?` + q + `(?:/v[0-9]+)?\s+(v[0-9][^\s/]*)`)
+	re, err := regexp.Compile(`(?m)^\s*(?:require\s+)?(?:\S+/)?` + q + `(?:/v[0-9]+)?\s+(v[0-9][^\s/]*)`)
+	if err != nil {
+		return "" // a name no go.mod can hold (not UTF-8)
+	}
 	if m := re.FindSubmatch(content); m != nil {
 		return string(m[1])
 	}
