@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/gearshift
 PKGS    := ./...
 
-.PHONY: all build deps test fuzz demo demo-clean demo-gear dist dist-checksums bench bench-load bench-plan bench-apply bench-fleet lint clean release-snapshot image
+.PHONY: all build deps test fuzz demo demo-clean demo-gear dist dist-checksums bench bench-load bench-plan bench-apply bench-fleet bench-proxy lint clean release-snapshot image kube-testenv
 
 all: build
 
@@ -15,11 +15,19 @@ build:
 deps:
 	./scripts/install-deps.sh
 
-# The test command of the README and of .ci/run.
+# The test command of the README and of .ci/run. The Kubernetes tests run
+# against a real control plane, built once by kube-testenv and cached.
 test: deps
 	$(GO) vet $(PKGS)
 	$(MAKE) fuzz
-	$(GO) test -count=1 -timeout 20m $(PKGS)
+	GEARSHIFT_KUBE_ASSETS=$$(./scripts/kube-testenv.sh) && export GEARSHIFT_KUBE_ASSETS && \
+	  $(GO) test -count=1 -timeout 20m $(PKGS)
+
+# etcd, kube-apiserver and kube-controller-manager for the Kubernetes tests,
+# built from the Go module proxy (pinned by scripts/kubeenv) and cached
+# keyed on its go.sum; prints their directory. Minutes cold, a second warm.
+kube-testenv:
+	./scripts/kube-testenv.sh
 
 # Every fuzz target of a parser of untrusted input, FUZZTIME each (go test
 # runs one target at a time). Minimisation is cut short, so that a crash
@@ -78,6 +86,13 @@ bench-apply: build
 FLEET ?= 50,200,1000
 bench-fleet: build
 	$(GO) run ./internal/bench/fleetbench -gearshift $(BIN) -hosts $(FLEET)
+
+# Proxy switches under load (issue 12): a strict keep-alive client against
+# real HAProxy (blue/green and rolling over 3 hosts) and nginx (reload, the
+# control): requests, failed requests by kind, switch and switch-back
+# times, and the time from "live" reported to the last old response.
+bench-proxy:
+	GEARSHIFT_BENCH_PROXY=1 $(GO) test -count=1 -v -run 'UnderLoad|ReloadControl' ./internal/bench/proxybench/ | grep -v -e '^=== ' -e '^--- PASS' -e '^    proxybench_test'
 
 bench-plan: build
 	$(GO) run ./internal/bench/loadbench -gearshift $(BIN) -plan 2000

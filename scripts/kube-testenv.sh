@@ -14,6 +14,10 @@ GO=${GO:-go}
 key=$( { cat go.mod go.sum; "$GO" version; } | sha256sum | cut -c1-16)
 cache=${GEARSHIFT_KUBE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gearshift/kube}
 dir=$cache/$key
+mkdir -p "$cache"
+# One build at a time: test binaries of several packages may ask at once.
+exec 9>"$cache/.lock"
+flock 9
 if [[ -x $dir/etcd && -x $dir/kube-apiserver && -x $dir/kube-controller-manager ]]; then
 	echo "$dir"
 	exit 0
@@ -24,7 +28,7 @@ ldflags="-s -w"
 for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 	ldflags+=" -X $pkg.gitVersion=$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
 done
-tmp=$(mktemp -d "$cache.build.XXXXXX" 2>/dev/null || { mkdir -p "$cache" && mktemp -d "$cache.build.XXXXXX"; })
+tmp=$(mktemp -d "$cache/.build.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 start=$SECONDS
 echo "kube-testenv: building etcd, kube-apiserver and kube-controller-manager $version (minutes on a cold cache)" >&2
@@ -32,7 +36,6 @@ export CGO_ENABLED=0 GOFLAGS=-mod=mod
 "$GO" build -trimpath -ldflags "-s -w" -o "$tmp/etcd" go.etcd.io/etcd/server/v3
 "$GO" build -trimpath -ldflags "$ldflags" -o "$tmp/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
 echo "kube-testenv: built in $((SECONDS - start)) s" >&2
-mkdir -p "$cache"
 rm -rf "$dir"
 mv "$tmp" "$dir"
 trap - EXIT
