@@ -170,6 +170,7 @@ func checkUnit(env *Environment, u *Unit, opts Options) Diagnostics {
 	if u.Track != nil {
 		diags = append(diags, checkTrack(u)...)
 	}
+	diags = append(diags, checkFramework(u)...)
 	if ok && t.Host != nil {
 		diags = append(diags, checkHostUnit(env, u, t.Host)...)
 	}

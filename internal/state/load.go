@@ -311,6 +311,7 @@ func unitPaths(u *Unit) []string {
 	for f := range u.Frameworks {
 		ps = append(ps, "frameworks."+f)
 	}
+	ps = append(ps, frameworkUnitPaths...)
 	for i := range u.DependsOn {
 		ps = append(ps, "dependsOn."+strconv.Itoa(i))
 	}

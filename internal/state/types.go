@@ -243,6 +243,11 @@ type Unit struct {
 	Track      *Track            `json:"track,omitempty"`
 	Waivers    []Waiver          `json:"waivers,omitempty"`
 
+	// BuiltAgainst and Rebuild: the framework a unit was really built
+	// against, and how bump rebuilds it (framework.go).
+	BuiltAgainst *BuiltAgainst `json:"builtAgainst,omitempty"`
+	Rebuild      *Rebuild      `json:"rebuild,omitempty"`
+
 	// Pos holds the positions of the unit's fields, by CUE path relative to
 	// the unit ("version", "frameworks.gearframe", "waivers.0.until").
 	Pos Positions `json:"-"`

@@ -1,0 +1,70 @@
+package kubernetes
+
+import (
+	"testing"
+
+	"github.com/gearshift-dev/gearshift/internal/state"
+)
+
+func TestImageAndVersion(t *testing.T) {
+	u := &state.Unit{Name: "web"}
+	for _, tc := range []struct {
+		template, running, version string
+		wantImage                  string
+	}{
+		{"", "registry.local:5000/team/web:1.0", "1.1", "registry.local:5000/team/web:1.1"},
+		{"", "web@sha256:abcd", "2.0", "web:2.0"},
+		{"", "web", "2.0", "web:2.0"},
+		{"ghcr.io/xchem/{unit}:{version}", "ghcr.io/xchem/web:1.0", "1.1", "ghcr.io/xchem/web:1.1"},
+	} {
+		d := &Driver{Target: &state.KubernetesTarget{Image: tc.template}}
+		if got := d.image(u, tc.running, tc.version); got != tc.wantImage {
+			t.Errorf("image(%q, %q, %q) = %q, want %q", tc.template, tc.running, tc.version, got, tc.wantImage)
+		}
+	}
+	for _, tc := range []struct {
+		template, image, want string
+	}{
+		{"", "registry.local:5000/web:1.0", "1.0"},
+		{"", "registry.local:5000/web", "registry.local:5000/web"},
+		{"ghcr.io/xchem/web:{version}", "ghcr.io/xchem/web:1.2.3", "1.2.3"},
+		// Another repository than the target's: the whole reference, so
+		// that it is never taken for a desired version.
+		{"ghcr.io/xchem/web:{version}", "evil.example/web:1.2.3", "evil.example/web:1.2.3"},
+	} {
+		d := &Driver{Target: &state.KubernetesTarget{Image: tc.template}}
+		if got := d.versionOf(u, tc.image); got != tc.want {
+			t.Errorf("versionOf(%q) with image %q = %q, want %q", tc.image, tc.template, got, tc.want)
+		}
+	}
+}
+
+func TestDiffObjects(t *testing.T) {
+	before := map[string]any{
+		"metadata": map[string]any{"name": "web", "resourceVersion": "1", "annotations": map[string]any{"gearshift.dev/version": "1.0"}},
+		"spec":     map[string]any{"template": map[string]any{"spec": map[string]any{"containers": []any{map[string]any{"name": "app", "image": "web:1.0"}}}}},
+		"status":   map[string]any{"replicas": 3},
+	}
+	after := map[string]any{
+		"metadata": map[string]any{"name": "web", "resourceVersion": "2", "annotations": map[string]any{"gearshift.dev/version": "1.1", "gearshift.dev/previous-version": "1.0"}},
+		"spec":     map[string]any{"template": map[string]any{"spec": map[string]any{"containers": []any{map[string]any{"name": "app", "image": "web:1.1"}}}}},
+		"status":   map[string]any{"replicas": 4},
+	}
+	got, err := diffObjects(before, after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`+ metadata.annotations[gearshift.dev/previous-version]: "1.0"`,
+		`~ metadata.annotations[gearshift.dev/version]: "1.0" -> "1.1"`,
+		`~ spec.template.spec.containers[app].image: "web:1.0" -> "web:1.1"`,
+	}
+	if len(got) != len(want) {
+		t.Fatalf("diff = %q, want %q", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("line %d = %q, want %q", i, got[i], want[i])
+		}
+	}
+}
