@@ -105,7 +105,6 @@ func commands() []*command {
 		statusCmd(),
 		applyCmd(),
 		rollbackCmd(),
-		serveCmd(),
 		schemaCmd(),
 		versionCmd(),
 		initCmd(),

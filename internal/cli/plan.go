@@ -14,6 +14,7 @@ import (
 	execdrv "github.com/gearshift-dev/gearshift/internal/driver/exec"
 	"github.com/gearshift-dev/gearshift/internal/driver/host"
 	"github.com/gearshift-dev/gearshift/internal/driver/host/transport"
+	"github.com/gearshift-dev/gearshift/internal/driver/kubernetes"
 	"github.com/gearshift-dev/gearshift/internal/plan"
 	"github.com/gearshift-dev/gearshift/internal/policy"
 	"github.com/gearshift-dev/gearshift/internal/report"
@@ -52,13 +53,16 @@ func (o *observeFlags) deprecated(e *env, fs *pflag.FlagSet) {
 type drivers struct {
 	root string
 	pool *host.Pool
+	// kube holds the kubernetes clients and the lists observation
+	// shares between units, for the run.
+	kube *kubernetes.Pool
 	// now is the run's clock (GEARSHIFT_NOW): the times drivers record,
 	// such as the deployed_at a rollback renews, come from it.
 	now func() time.Time
 }
 
 func newDrivers(root string, now func() time.Time) *drivers {
-	return &drivers{root: root, pool: host.NewPool(), now: now}
+	return &drivers{root: root, pool: host.NewPool(), kube: kubernetes.NewPool(root), now: now}
 }
 
 func (d *drivers) Close() error { return d.pool.Close() }
@@ -74,9 +78,39 @@ func (d *drivers) resolve(env *state.Environment, target string) (driver.Observe
 	case t.Exec != nil:
 		return &execdrv.Driver{Target: t.Exec, Dir: d.root}, nil
 	case t.Kubernetes != nil:
-		return nil, errors.New("the kubernetes driver is not built into this version of gearshift")
+		return d.kube.Driver(target, t.Kubernetes, d.now), nil
 	}
 	return nil, fmt.Errorf("target %q has no driver", target)
+}
+
+// differ is a driver that can say what a deploy would change without
+// changing it (the kubernetes driver's server-side dry run).
+type differ interface {
+	Diff(ctx context.Context, env *state.Environment, u *state.Unit) (string, error)
+}
+
+// dryRun fills in the Diff of each deploy and redeploy whose driver can
+// tell (a live plan only: a plan from the status records touches no
+// target). A dry run that fails says so in the Diff; the plan stands.
+func (d *drivers) dryRun(ctx context.Context, env *state.Environment, pe *plan.Environment, timeout time.Duration) {
+	for _, a := range pe.Actions {
+		u := env.Units[a.Unit]
+		if a.Type == plan.Prune || u == nil {
+			continue
+		}
+		o, err := d.resolve(env, a.Target)
+		df, ok := o.(differ)
+		if err != nil || !ok {
+			continue
+		}
+		dctx, cancel := context.WithTimeout(ctx, timeout)
+		diff, err := df.Diff(dctx, env, u)
+		cancel()
+		if err != nil {
+			diff = "dry run failed: " + err.Error()
+		}
+		a.Diff = diff
+	}
 }
 
 // deployer resolves a target to the write side of its driver, for apply
@@ -179,6 +213,9 @@ func (e *env) planState(ctx context.Context, st *state.State, names []string, of
 			return nil, err
 		}
 		pe := plan.Compute(plan.Input{Env: env, Observed: obs, ObservedFrom: observedFrom, StatusRecord: records.recordOf(n), Now: now})
+		if records == nil {
+			ds.dryRun(ctx, env, pe, of.timeout)
+		}
 		var src *policy.Source
 		if pr := env.Promotion; pr != nil {
 			if st.Environments[pr.From] == nil {

@@ -82,6 +82,11 @@ type Action struct {
 	// HeldUntil is when the next deploy window opens, for a held action.
 	HeldUntil *time.Time `json:"held_until,omitempty"`
 	Pos       state.Pos  `json:"pos,omitzero"`
+	// Diff is what the driver's dry run says the action would change on
+	// the target, one line per field (kubernetes: a server-side dry run
+	// of the patch); empty when the driver cannot tell or the plan was
+	// made from status records.
+	Diff string `json:"diff,omitempty"`
 }
 
 // HasReason reports whether the action carries the reason code.

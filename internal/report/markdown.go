@@ -211,6 +211,14 @@ func markdownDetails(e *plan.Environment) string {
 			fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s |\n", a.Wave, a.Type, code(a.Unit), mdEscape(from), mdEscape(to), strings.Join(why, "<br>"), ok)
 		}
 	}
+	for _, a := range e.Actions {
+		if a.Diff != "" {
+			// A code block shows the cluster's text as it is: no markup
+			// in it is rendered, and it cannot close the fence early.
+			fmt.Fprintf(&b, "\n%s of %s would change:\n\n````text\n%s\n````\n", a.Type, code(a.Unit),
+				strings.ReplaceAll(inert.Lines(a.Diff), "`", "'"))
+		}
+	}
 	if len(e.Unmanaged) > 0 {
 		fmt.Fprintf(&b, "\nNot declared, left alone (prune is off): %s\n", mdEscape(strings.Join(e.Unmanaged, ", ")))
 	}

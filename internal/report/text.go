@@ -91,6 +91,11 @@ func textEnvironment(b *strings.Builder, e *plan.Environment, st Style, at time.
 		for _, r := range a.Reasons {
 			fmt.Fprintf(b, "      %s %s\n", st.dim(q(string(r.Code))+":"), q(r.Message))
 		}
+		for _, l := range strings.Split(a.Diff, "\n") {
+			if l != "" {
+				fmt.Fprintf(b, "      %s\n", st.dim(q(l)))
+			}
+		}
 	}
 	if len(e.Violations) > 0 {
 		b.WriteString("  Violations:\n")

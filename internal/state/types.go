@@ -198,7 +198,7 @@ type ExecTarget struct {
 	Env     map[string]string `json:"env,omitempty"`
 }
 
-// KubernetesTarget is a Deployment or StatefulSet.
+// KubernetesTarget is a Deployment, StatefulSet or DaemonSet.
 type KubernetesTarget struct {
 	Kubeconfig string `json:"kubeconfig,omitempty"`
 	Context    string `json:"context,omitempty"`
@@ -207,6 +207,9 @@ type KubernetesTarget struct {
 	Name       string `json:"name,omitempty"`
 	Container  string `json:"container,omitempty"`
 	Image      string `json:"image,omitempty"`
+	// RolloutTimeout bounds a rollout of a unit that declares no health
+	// check (whose health.timeout bounds it otherwise).
+	RolloutTimeout Duration `json:"rolloutTimeout"`
 }
 
 // Framework is a dependency every unit must be built against.

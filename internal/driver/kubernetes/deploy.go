@@ -2,11 +2,13 @@ package kubernetes
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/gearshift-dev/gearshift/internal/driver"
@@ -118,7 +120,7 @@ func (d *Driver) Deploy(ctx context.Context, req driver.DeployRequest) (driver.D
 	if err != nil {
 		return ch.result, d.wrap(u, err)
 	}
-	if err := d.wait(ctx, u, ch.ref, w, event); err != nil {
+	if err := d.wait(ctx, u, ch.ref, w, event, nil); err != nil {
 		return ch.result, d.wrap(u, err)
 	}
 	if err := d.probe(ctx, u); err != nil {
@@ -136,8 +138,9 @@ func events(f func(string), ref unitRef) func(string) {
 }
 
 // wait polls the workload until its rollout is done, has failed or the
-// rollout timeout passed, reporting each change of its counts.
-func (d *Driver) wait(ctx context.Context, u *state.Unit, ref unitRef, w workload, event func(string)) error {
+// rollout timeout passed, reporting each change of its counts. each, if
+// set, is called with every state read while the rollout goes on.
+func (d *Driver) wait(ctx context.Context, u *state.Unit, ref unitRef, w workload, event func(string), each func(workload) error) error {
 	c, err := d.client()
 	if err != nil {
 		return err
@@ -159,6 +162,11 @@ func (d *Driver) wait(ctx context.Context, u *state.Unit, ref unitRef, w workloa
 			return fmt.Errorf("%s: rollout failed: %s (%s)", ref, r.Message, r.Progress())
 		case time.Now().After(deadline):
 			return fmt.Errorf("%s: rollout not finished after %s: %s (%s)", ref, timeout, r.Message, r.Progress())
+		}
+		if each != nil {
+			if err := each(w); err != nil {
+				return err
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -219,7 +227,7 @@ func (d *Driver) Rollback(ctx context.Context, env *state.Environment, u *state.
 	case toVersion == "" && w.Annotations[AnnRolledBack] == "true":
 		// Rolled back already: keep it, and see that it is rolled out.
 		event("already rolled back to " + cur)
-		return res, d.wrap(u, d.wait(ctx, u, ref, w, event))
+		return res, d.wrap(u, d.wait(ctx, u, ref, w, event, d.unstick(ctx, event)))
 	case toVersion == "":
 		version, img = w.Annotations[AnnPreviousVersion], w.Annotations[AnnPreviousImage]
 		if version == "" || img == "" {
@@ -251,7 +259,7 @@ func (d *Driver) Rollback(ctx context.Context, env *state.Environment, u *state.
 		return res, d.wrap(u, err)
 	}
 	res.ReleaseID, res.Version = img, version
-	return res, d.wrap(u, d.wait(ctx, u, ref, nw, event))
+	return res, d.wrap(u, d.wait(ctx, u, ref, nw, event, d.unstick(ctx, event)))
 }
 
 // Prune scales the unit's workload to zero and takes gearshift's label
@@ -287,5 +295,53 @@ func (d *Driver) Prune(ctx context.Context, env *state.Environment, target, unit
 	return nil
 }
 
-// errNoDiff says a dry run changed nothing.
-var errNoDiff = errors.New("no change")
+// unstick returns what a rollback of a StatefulSet does while it waits: a
+// StatefulSet whose pods are replaced in order waits forever for a pod
+// of the failed revision to become ready, even once its template is
+// reverted (the Kubernetes documentation's "forced rollback": delete
+// those pods). Each pod that is not ready and not of the revision rolled
+// back to is deleted, once; the controller recreates it from the reverted
+// template. Other kinds replace failed pods themselves.
+func (d *Driver) unstick(ctx context.Context, event func(string)) func(workload) error {
+	deleted := map[string]bool{}
+	return func(w workload) error {
+		s, ok := w.Object.(*appsv1.StatefulSet)
+		if !ok || s.Generation > s.Status.ObservedGeneration || s.Status.UpdateRevision == "" {
+			return nil
+		}
+		c, err := d.client()
+		if err != nil {
+			return err
+		}
+		sel, err := metav1.LabelSelectorAsSelector(s.Spec.Selector)
+		if err != nil {
+			return err
+		}
+		pods, err := c.cs.CoreV1().Pods(s.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+		if err != nil {
+			return explain(err, "list", "the pods of "+w.ref())
+		}
+		for i := range pods.Items {
+			p := &pods.Items[i]
+			if deleted[p.Name] || p.DeletionTimestamp != nil || podReady(p) ||
+				p.Labels[appsv1.ControllerRevisionHashLabelKey] == s.Status.UpdateRevision {
+				continue
+			}
+			event("deleting pod " + p.Name + " of the failed revision (not ready)")
+			if err := c.cs.CoreV1().Pods(s.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &p.UID}}); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+				return explain(err, "delete", "pod "+s.Namespace+"/"+p.Name)
+			}
+			deleted[p.Name] = true
+		}
+		return nil
+	}
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
