@@ -105,6 +105,7 @@ func commands() []*command {
 		statusCmd(),
 		applyCmd(),
 		rollbackCmd(),
+		serveCmd(),
 		schemaCmd(),
 		versionCmd(),
 		initCmd(),
