@@ -6,10 +6,11 @@
 #   nginx        the blue/green proxy
 #   wrk          the load generator of the blue/green benchmark
 #   haproxy      the proxy switched through its runtime API (no reload)
+#   chromium     headless browser for the status page test of gearshift serve (chromedp)
 # Packages already present are left alone, so a warm machine pays nothing.
 set -euo pipefail
 
-want=(git openssh-server nginx wrk haproxy)
+want=(git openssh-server nginx wrk haproxy chromium)
 missing=()
 for p in "${want[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
