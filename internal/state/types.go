@@ -166,6 +166,7 @@ type Proxy struct {
 	UpstreamFile string   `json:"upstreamFile,omitempty"`
 	Test         []string `json:"test"`
 	Reload       []string `json:"reload"`
+	PidFile      string   `json:"pidFile,omitempty"`
 	// Socket, Backend, Server, StateFile and Host: kind haproxy.
 	Socket    string `json:"socket,omitempty"`
 	Backend   string `json:"backend,omitempty"`

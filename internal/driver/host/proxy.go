@@ -128,12 +128,21 @@ func (d *Driver) switchNginx(ctx context.Context, h *hostRun, u *state.Unit, rec
 	if len(reload) == 0 {
 		reload = []string{"nginx", "-s", "reload"}
 	}
+	workers, werr := d.nginxWorkers(ctx, h)
+	if werr != nil {
+		h.say("proxy: the switch cannot wait for nginx's old workers: %v", werr)
+	}
 	if err := h.run(ctx, "proxy reload", reload, transport.RunOptions{Timeout: proxyTimeout}); err != nil {
 		return restore(err)
 	}
 	// `nginx -s reload` returns once the master is signalled: until its
-	// new workers take the connections, the old upstream still serves.
-	if err := d.confirmServed(ctx, h, u, rec); err != nil {
+	// new workers take the connections and the old ones are gone, the old
+	// upstream still serves.
+	err = d.confirmServed(ctx, h, u, rec)
+	if err == nil && werr == nil {
+		d.waitGenerationGone(ctx, h, workers, d.confirmTimeout())
+	}
+	if err != nil {
 		err = restore(err)
 		if rerr := h.run(ctx, "proxy reload", reload, transport.RunOptions{Timeout: proxyTimeout}); rerr != nil {
 			return fmt.Errorf("%w; reloading the restored file also failed: %v", err, rerr)
