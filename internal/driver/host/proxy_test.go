@@ -281,3 +281,38 @@ func TestRollingHAProxy(t *testing.T) {
 		}
 	}
 }
+
+// TestRollingCommandProxy: a command proxy's drain and ready run for each
+// host of a rolling deploy, {host} replaced, drain before the host's
+// release stops and ready once the new one is healthy, one host after the
+// other.
+func TestRollingCommandProxy(t *testing.T) {
+	ctx := context.Background()
+	ev := newEvents(t)
+	hosts := []string{"h1", "h2"}
+	root := filepath.Join(t.TempDir(), "{host}")
+	calls := filepath.Join(t.TempDir(), "lb.jsonl")
+	d := &Driver{Name: "t", Connect: localConnect, Event: ev.add, StopTimeout: 5 * time.Second, Target: &state.HostTarget{
+		Hosts: hosts, Root: root, Service: "process", KeepReleases: 3,
+		Proxy: &state.Proxy{
+			Kind:  "command",
+			Drain: []string{unitServer(t), "-record", calls, "drain", "{host}", "{unit}"},
+			Ready: []string{unitServer(t), "-record", calls, "ready", "{host}", "{unit}"},
+		},
+	}}
+	pruneAtEnd(t, d, "web")
+	if _, err := d.Deploy(ctx, deployReq(t, rollingUnit("1.0.0"), false, time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC), ev)); err != nil {
+		t.Fatalf("deploy: %v", err)
+	}
+	var got []string
+	for _, r := range readRecords(t, calls) {
+		got = append(got, strings.Join(r.Args, " "))
+	}
+	want := "drain h1 web|ready h1 web|drain h2 web|ready h2 web"
+	if strings.Join(got, "|") != want {
+		t.Errorf("load balancer commands: %q, want %q", strings.Join(got, "|"), want)
+	}
+	if h1ready, h2drain := ev.index(0, "h1: load balancer: back in"), ev.index(0, "h2: load balancer: drained"); h1ready < 0 || h2drain < h1ready {
+		t.Errorf("h1 back in at event %d, h2 drained at %d: want h1 back first", h1ready, h2drain)
+	}
+}
