@@ -111,6 +111,11 @@ func (r *runner) deploy(ctx context.Context, d driver.Deployer, a *plan.Action, 
 		}
 		req.ArtifactDir, req.ArchiveFile, req.Checksum = dir, archive, sum
 	}
+	if err := r.builtAgainst(u, req.ArtifactDir); err != nil {
+		res.Outcome, res.Error = Failed, err.Error()
+		r.notify(ctx, u, res)
+		return
+	}
 	if u.Test != nil {
 		r.step(u.Name, "testing")
 		dir := req.ArtifactDir

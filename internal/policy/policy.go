@@ -136,6 +136,10 @@ func latestFramework(env *state.Environment, u *state.Unit, now time.Time) []pla
 			sev = plan.Bump
 			msg += ": needs a bump pull request (gearshift bump)"
 		}
+		if u.BuiltAgainst != nil {
+			// plan has no artifact: it judges the label, and says so.
+			msg += " (the declared label; apply judges what " + u.BuiltAgainst.File + " in the artifact says)"
+		}
 		vs = append(vs, plan.Violation{Rule: LatestFramework, Severity: sev, Unit: u.Name, Message: msg, Pos: u.Pos.Of("frameworks." + fn)})
 	}
 	return vs
