@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/gearshift
 PKGS    := ./...
 
-.PHONY: all build deps test fuzz demo demo-clean demo-gear dist dist-checksums bench bench-load bench-plan bench-apply bench-fleet bench-proxy lint clean release-snapshot image kube-testenv
+.PHONY: all build deps test fuzz demo demo-clean demo-gear dist dist-checksums bench bench-load bench-plan bench-apply bench-fleet bench-proxy bench-kube lint clean release-snapshot image kube-testenv
 
 all: build
 
@@ -93,6 +93,12 @@ bench-fleet: build
 # times, and the time from "live" reported to the last old response.
 bench-proxy:
 	GEARSHIFT_BENCH_PROXY=1 $(GO) test -count=1 -v -run 'UnderLoad|ReloadControl' ./internal/bench/proxybench/ | grep -v -e '^=== ' -e '^--- PASS' -e '^    proxybench_test'
+
+# Observe 500 Deployments of one namespace on a real control plane (issue
+# 11): wall time and API requests per observation of the environment.
+bench-kube:
+	GEARSHIFT_KUBE_ASSETS=$$(./scripts/kube-testenv.sh) && export GEARSHIFT_KUBE_ASSETS && \
+	  $(GO) test -count=1 -run '^$$' -bench 'Observe500' -benchtime 5x ./internal/driver/kubernetes/
 
 bench-plan: build
 	$(GO) run ./internal/bench/loadbench -gearshift $(BIN) -plan 2000
