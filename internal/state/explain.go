@@ -16,6 +16,8 @@ import (
 //     once with the default and once with the constraint. All of a path's
 //     conflicts become one "want a duration string such as 30d, got the
 //     number 30".
+//   - "incomplete value C" where the user wrote a type or a bound but no
+//     value: "needs a concrete value", at the user's line.
 //   - "incomplete value C" where the user wrote no value: the field is
 //     required and missing. CUE's positions for it are the schema's (and,
 //     through structure sharing, sometimes another unit's), so it is
@@ -70,7 +72,21 @@ func explain(root string, sch, user cue.Value, ds Diagnostics) Diagnostics {
 			d.Msg += didYouMean(sels[len(sels)-1], schemaFields(sch, sels[:len(sels)-1]))
 		case strings.HasPrefix(d.format, "incomplete value") && d.Path != "":
 			sels := splitPath(d.Path)
-			if user.LookupPath(makePath(sels)).Exists() {
+			if uv := user.LookupPath(makePath(sels)); uv.Exists() {
+				// The user wrote a type or a bound, not a value (often in a
+				// shared pattern): say so in the user's words.
+				var alts []string
+				if len(d.args) > 0 {
+					alts = []string{fmt.Sprint(d.args[0])}
+				}
+				d.Msg = fmt.Sprintf("needs a concrete value, has only the constraint %s", uv)
+				if w := describeWant([]string{uv.IncompleteKind().String()}, alts); w != "a "+fmt.Sprint(uv) {
+					d.Msg += "; want " + w
+				}
+				d.format, d.args = "", nil
+				if p := userPos(root, uv.Pos()); p.IsValid() {
+					d.Pos = p
+				}
 				break
 			}
 			parent := sels[:len(sels)-1]
@@ -78,7 +94,7 @@ func explain(root string, sch, user cue.Value, ds Diagnostics) Diagnostics {
 			d.Msg = fmt.Sprintf("missing required field %q", sels[len(sels)-1])
 			d.format, d.args = "", nil
 			for i := len(parent); i >= 0; i-- {
-				if p := userPos(root, user.LookupPath(makePath(parent[:i])).Pos()); p.IsValid() {
+				if p := writtenPos(root, user.LookupPath(makePath(parent[:i]))); p.IsValid() {
 					d.Pos = p
 					break
 				}
@@ -159,4 +175,23 @@ func describeGot(kind, v string) string {
 		return "a struct"
 	}
 	return v
+}
+
+// writtenPos is where the user wrote v: of the places v is written (a
+// shared pattern and the unit itself), the one in the most specific file,
+// so that a unit's mistake is reported at the unit and not at a pattern of
+// environments/ that every unit shares.
+func writtenPos(root string, v cue.Value) Pos {
+	best := userPos(root, v.Pos())
+	op, parts := v.Expr()
+	if op != cue.AndOp {
+		return best
+	}
+	for _, part := range parts {
+		p := userPos(root, part.Pos())
+		if p.IsValid() && (!best.IsValid() || strings.Count(p.File, "/") > strings.Count(best.File, "/")) {
+			best = p
+		}
+	}
+	return best
 }
