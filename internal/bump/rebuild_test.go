@@ -32,9 +32,9 @@ units: gear2: {kind: "gear", version: "1.0.0", target: "t", ` + rebuild("https:/
 units: gear3: {kind: "gear", version: "1.0.0", target: "t", frameworks: antikythera: "1.2.0", ` + rebuild("https://git.example.invalid/gear3.git", "branch") + `}
 units: plain: {kind: "gear", version: "1.0.0", target: "t", frameworks: antikythera: "1.0.0"}
 `,
-		"environments/qa/env.cue":   env("qa", "bump", ""),
-		"environments/qa/units.cue": "package gearshift\n\nunits: gear1: {kind: \"gear\", version: \"1.0.0\", target: \"t\", frameworks: antikythera: \"1.1.0\", " + rebuild("https://git.example.invalid/gear1.git", "branch") + "}\n",
-		"environments/prod/env.cue": env("prod", "deny", ""),
+		"environments/qa/env.cue":     env("qa", "bump", ""),
+		"environments/qa/units.cue":   "package gearshift\n\nunits: gear1: {kind: \"gear\", version: \"1.0.0\", target: \"t\", frameworks: antikythera: \"1.1.0\", " + rebuild("https://git.example.invalid/gear1.git", "branch") + "}\n",
+		"environments/prod/env.cue":   env("prod", "deny", ""),
 		"environments/prod/units.cue": "package gearshift\n\nunits: gear1: {kind: \"gear\", version: \"1.0.0\", target: \"t\", frameworks: antikythera: \"1.0.0\", " + rebuild("https://git.example.invalid/gear1.git", "branch") + "}\n",
 	})
 	tags := &fakeTags{tags: map[string][]string{"https://git.example.invalid/antikythera.git": {"1.0.0", "1.1.0", "1.2.0"}}, calls: map[string]int{}}
