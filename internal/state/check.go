@@ -184,6 +184,9 @@ func checkUnit(env *Environment, u *Unit, opts Options) Diagnostics {
 		if ok && t.Host != nil && t.Host.Proxy == nil {
 			at("strategy", "strategy bluegreen on target %q needs a proxy on the target", u.Target)
 		}
+		if ok && t.Host != nil && t.Host.Proxy != nil && t.Host.Proxy.Kind == "command" && len(t.Host.Proxy.Switch) == 0 {
+			at("strategy", "strategy bluegreen on target %q needs the proxy's switch command (its kind is command)", u.Target)
+		}
 	case StrategyRolling:
 		if ok && t.Host != nil && t.Host.Local {
 			// One local host: a rolling deploy is a recreate; allowed.

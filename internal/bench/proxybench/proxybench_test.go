@@ -3,7 +3,6 @@ package proxybench
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -137,13 +136,8 @@ func prune(t *testing.T, d *host.Driver) {
 	})
 }
 
-func freePort(t *testing.T) int {
-	l, err := hatestListen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
-}
+// freePort is a port for a release behind the proxy (hatest.ServicePort).
+func freePort(t *testing.T) int { return hatest.ServicePort(t) }
 
 // figures are one run's measurements.
 type figures struct {
@@ -450,14 +444,3 @@ func TestNginxReloadControl(t *testing.T) {
 	// Confirmed through nginx (the old workers gone), live is true here too.
 	checkLive(t, f)
 }
-
-func hatestListen() (int, error) {
-	l, err := netListen()
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func netListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }

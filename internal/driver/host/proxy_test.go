@@ -43,7 +43,7 @@ func haproxyServers(t *testing.T, p *hatest.Proxy) map[string]haproxy.Server {
 func TestBlueGreenHAProxy(t *testing.T) {
 	ctx := context.Background()
 	ev := newEvents(t)
-	ports := [2]int{freePort(t), freePort(t)}
+	ports := [2]int{hatest.ServicePort(t), hatest.ServicePort(t)}
 	p := hatest.Start(t, "web",
 		hatest.Server{Name: "blue", Addr: "127.0.0.1:" + strconv.Itoa(ports[0])},
 		hatest.Server{Name: "green", Addr: "127.0.0.1:" + strconv.Itoa(ports[1]), Disabled: true})
@@ -157,7 +157,7 @@ func readRecords(t *testing.T, file string) []recorded {
 func TestBlueGreenCommandProxy(t *testing.T) {
 	ctx := context.Background()
 	ev := newEvents(t)
-	ports := [2]int{freePort(t), freePort(t)}
+	ports := [2]int{hatest.ServicePort(t), hatest.ServicePort(t)}
 	calls := filepath.Join(t.TempDir(), "switch.jsonl")
 	d := localDriver(t, &state.HostTarget{Service: "process", KeepReleases: 3, Proxy: &state.Proxy{
 		Kind:    "command",
@@ -205,7 +205,7 @@ func TestRollingHAProxy(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "{host}")
 	var servers []hatest.Server
 	for _, h := range hosts {
-		port := freePort(t)
+		port := hatest.ServicePort(t)
 		dir := filepath.Join(strings.ReplaceAll(root, "{host}", h), "web")
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
