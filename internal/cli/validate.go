@@ -45,8 +45,8 @@ func validateCmd() *command {
 			}
 			if e.output == "json" {
 				return json.NewEncoder(e.stdout).Encode(map[string]any{
-					"format_version": "1", "valid": true,
-					"environments": st.Names(), "units": units,
+					"format_version": state.DiagnosticsFormatVersion, "valid": true,
+					"environments": st.Names(), "unit_count": units,
 				})
 			}
 			fmt.Fprintf(e.stdout, "ok: %s, %s\n", plural(len(st.Environments), "environment", "environments"), plural(units, "unit", "units"))

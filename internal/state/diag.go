@@ -71,7 +71,7 @@ func (ds Diagnostics) sorted() Diagnostics {
 // DiagnosticsFormatVersion is the format_version of Diagnostics.JSON's
 // document (docs/diagnostics-json.md). It is bumped when a consumer would
 // have to change: a field removed or renamed, or its meaning changed.
-const DiagnosticsFormatVersion = "1"
+const DiagnosticsFormatVersion = "2"
 
 // JSON writes the diagnostics as a versioned document for tools (editors,
 // CI annotations): {"format_version", "valid", "diagnostics": [{"file",
