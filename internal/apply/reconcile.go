@@ -51,6 +51,32 @@ type Options struct {
 	Now      func() time.Time
 	Progress Progress
 	Log      *slog.Logger
+	// Finished is given each environment's result once its actions are
+	// done, before its status record: it publishes what the environment
+	// declares (release tags, GitHub deployments, notifications) and
+	// appends what it did to res.Published. Nil publishes nothing.
+	Finished func(ctx context.Context, env *state.Environment, res *EnvResult)
+	// Started is given each environment's judged plan just before it is
+	// carried out, after Planned (GitHub deployments start in_progress).
+	Started func(ctx context.Context, env *state.Environment, pe *plan.Environment)
+}
+
+// Report is one thing published after an environment's run
+// (docs/notifications.md): a release tag, a GitHub deployment, a
+// notification. Only a release tag that could not be created fails the
+// run (it also says so in Errors); the others never do.
+type Report struct {
+	// Kind is "release", "github-release", "deployment" or "notification".
+	Kind string `json:"kind"`
+	// Name is the tag, the GitHub environment, or the notification.
+	Name string `json:"name"`
+	// Outcome is created, exists, sent, skipped or failed; for a
+	// deployment, the state it was left in (success, failure, error).
+	Outcome string `json:"outcome"`
+	// Detail says where: a repository, a URL without secrets.
+	Detail   string `json:"detail,omitempty"`
+	Error    string `json:"error,omitempty"`
+	Attempts int    `json:"attempts,omitempty"`
 }
 
 // Defaults of Options.
@@ -174,6 +200,9 @@ func (c *pass) environment(ctx context.Context, env *state.Environment, lock *Lo
 	if err := r.reconcile(ctx, res); err != nil {
 		res.Errors = append(res.Errors, err.Error())
 	}
+	if c.o.Finished != nil {
+		c.o.Finished(context.WithoutCancel(ctx), env, res)
+	}
 	return res, rec
 }
 
@@ -203,6 +232,9 @@ func (r *runner) reconcile(ctx context.Context, res *EnvResult) error {
 	policy.Judge(pe, policy.Input{Env: r.env, Source: r.source(ctx), Now: r.now})
 	r.describeResumed(pe, res)
 	r.o.Planned(pe)
+	if r.o.Started != nil {
+		r.o.Started(ctx, r.env, pe)
+	}
 
 	r.execute(ctx, pe, res)
 	return nil

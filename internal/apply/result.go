@@ -163,6 +163,8 @@ type EnvResult struct {
 	Counts             Counts    `json:"counts"`
 	Started            time.Time `json:"started_at"`
 	Seconds            float64   `json:"duration_seconds"`
+	// Published is what was published after the run (Report).
+	Published []Report `json:"published,omitempty"`
 }
 
 // Failed reports whether the run of this environment failed.

@@ -3,17 +3,22 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/gearshift-dev/gearshift/internal/apply"
 	"github.com/gearshift-dev/gearshift/internal/driver"
+	"github.com/gearshift-dev/gearshift/internal/forge"
 	"github.com/gearshift-dev/gearshift/internal/gitops"
+	"github.com/gearshift-dev/gearshift/internal/notify"
 	"github.com/gearshift-dev/gearshift/internal/plan"
 	"github.com/gearshift-dev/gearshift/internal/report"
 	"github.com/gearshift-dev/gearshift/internal/state"
@@ -137,7 +142,11 @@ func (e *env) apply(ctx context.Context, names []string, f applyFlags) error {
 		c, ds.root = nc, nst.Root
 		return nst, nc, nil
 	}
+	// Release tags, GitHub deployments and notifications (internal/notify).
+	pub := &notify.Run{Getenv: e.getenv, Redactor: e.redact, Checkout: func() *gitops.Checkout { return c },
+		Auth: e.gitAuth(), Now: e.now, GitHub: e.githubFor, Stderr: e.stderr}
 	result, records, err := apply.Reconcile(ctx, req, apply.Options{
+		Started: pub.Started, Finished: pub.Finished,
 		Parallelism: f.parallelism, ActionTimeout: f.actionTimeout, CacheDir: cacheDir,
 		Observe:     driver.ObserveOptions{Parallelism: f.observe.parallelism, Timeout: f.observe.timeout},
 		RetryFailed: f.retryFailed, Now: e.now, Progress: progress, Log: e.log,
@@ -175,6 +184,30 @@ func (e *env) apply(ctx context.Context, names []string, f applyFlags) error {
 		return withCode(ExitDenied, nil)
 	}
 	return nil
+}
+
+// githubFor is the GitHub client of owner/repo ("": --github-repo or
+// GITHUB_REPOSITORY) with GITHUB_TOKEN and GITHUB_API_URL, for what apply
+// publishes; request bodies are redacted.
+func (e *env) githubFor(repo string) (*forge.GitHub, error) {
+	if repo == "" {
+		if repo = e.githubRepo; repo == "" {
+			repo = e.getenv("GITHUB_REPOSITORY")
+		}
+	}
+	token := e.getenv("GITHUB_TOKEN")
+	if repo == "" || token == "" {
+		return nil, errors.New("no GitHub token and repository (GITHUB_TOKEN, GITHUB_REPOSITORY)")
+	}
+	owner, name, err := forge.ParseRepository(repo)
+	if err != nil {
+		return nil, err
+	}
+	opts := []forge.Option{forge.WithLogger(e.log), forge.WithHTTPClient(&http.Client{Transport: e.redact.Transport(nil)})}
+	if api := e.getenv("GITHUB_API_URL"); api != "" {
+		opts = append(opts, forge.WithBaseURL(strings.TrimSuffix(api, "/")+"/"))
+	}
+	return forge.NewGitHub(owner, name, token, opts...)
 }
 
 // applyRequest is what apply and rollback hand to package apply.

@@ -79,6 +79,7 @@ func checkEnvironment(env *Environment, envs map[string]bool, opts Options) Diag
 		diags = append(diags, checkUnit(env, env.Units[un], opts)...)
 	}
 	diags = append(diags, checkCycles(env)...)
+	diags = append(diags, checkIntegrations(env)...)
 	return diags
 }
 

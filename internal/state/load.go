@@ -312,6 +312,7 @@ func unitPaths(u *Unit) []string {
 		ps = append(ps, "frameworks."+f)
 	}
 	ps = append(ps, frameworkUnitPaths...)
+	ps = append(ps, integrationUnitPaths()...)
 	for i := range u.DependsOn {
 		ps = append(ps, "dependsOn."+strconv.Itoa(i))
 	}
@@ -335,6 +336,7 @@ func environmentPaths(e *Environment) []string {
 		ps = append(ps, p, p+".host", p+".host.hosts", p+".host.service", p+".host.systemd.unit", p+".host.proxy", p+".host.proxy.kind", p+".exec", p+".kubernetes")
 		_ = tv
 	}
+	ps = append(ps, integrationEnvPaths(e)...)
 	return ps
 }
 

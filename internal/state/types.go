@@ -33,6 +33,11 @@ type Environment struct {
 	Variables  map[string]string `json:"variables,omitempty"`
 	Targets    map[string]Target `json:"targets"`
 	Notify     *Command          `json:"notify,omitempty"`
+	// Release, Notifications and GitHub are what an apply publishes
+	// (integrations.go).
+	Release       *Release       `json:"release,omitempty"`
+	Notifications []Notification `json:"notifications,omitempty"`
+	GitHub        *GitHubView    `json:"github,omitempty"`
 
 	Units      map[string]*Unit      `json:"-"`
 	Frameworks map[string]*Framework `json:"-"`
@@ -246,6 +251,9 @@ type Unit struct {
 	MaxAge     *Duration         `json:"maxAge,omitempty"`
 	Track      *Track            `json:"track,omitempty"`
 	Waivers    []Waiver          `json:"waivers,omitempty"`
+	// Release and EnvironmentURL: integrations.go.
+	Release        *Release `json:"release,omitempty"`
+	EnvironmentURL string   `json:"environmentURL,omitempty"`
 
 	// BuiltAgainst and Rebuild: the framework a unit was really built
 	// against, and how bump rebuilds it (framework.go).

@@ -112,6 +112,14 @@ type Server struct {
 	next     int   // next issue or PR number
 	nextID   int64 // next comment id
 	requests []Request
+
+	// deployments.go
+	deployments []*Deployment
+	statuses    []CommitStatus
+	releases    []Release
+	// TagExists, when set, says whether a tag exists in the repository
+	// (the git server's): a release of a tag it denies fails the test.
+	TagExists func(tag string) bool
 }
 
 // New starts a fake GitHub holding the empty repository owner/repo that

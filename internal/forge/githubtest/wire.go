@@ -91,6 +91,8 @@ func jsonType(dst any) string {
 		return "boolean"
 	case **int64, **int:
 		return "integer"
+	case **[]string:
+		return "array"
 	}
 	return "value of the declared type"
 }
