@@ -14,6 +14,7 @@ import (
 	"github.com/gearshift-dev/gearshift/internal/driver/host/haproxy"
 	"github.com/gearshift-dev/gearshift/internal/state"
 	hatest "github.com/gearshift-dev/gearshift/internal/testutil/haproxy"
+	"github.com/gearshift-dev/gearshift/internal/testutil/sshd"
 )
 
 // haproxyServers reads a backend's servers from a real haproxy's socket.
@@ -314,5 +315,41 @@ func TestRollingCommandProxy(t *testing.T) {
 	}
 	if h1ready, h2drain := ev.index(0, "h1: load balancer: back in"), ev.index(0, "h2: load balancer: drained"); h1ready < 0 || h2drain < h1ready {
 		t.Errorf("h1 back in at event %d, h2 drained at %d: want h1 back first", h1ready, h2drain)
+	}
+}
+
+// TestBlueGreenHAProxySSH: a blue/green switch on a host reached over SSH
+// (a real sshd) speaks to the haproxy of that host through the SSH
+// connection (its stats socket forwarded, nothing started on the host),
+// and writes the state file there.
+func TestBlueGreenHAProxySSH(t *testing.T) {
+	ctx := context.Background()
+	c := sshd.Start(t, 1)
+	ev := newEvents(t)
+	ports := [2]int{hatest.ServicePort(t), hatest.ServicePort(t)}
+	p := hatest.Start(t, "web",
+		hatest.Server{Name: "blue", Addr: "127.0.0.1:" + strconv.Itoa(ports[0])},
+		hatest.Server{Name: "green", Addr: "127.0.0.1:" + strconv.Itoa(ports[1]), Disabled: true})
+	pool := NewPool()
+	t.Cleanup(func() { pool.Close() })
+	tgt := sshTarget(t, c)
+	tgt.Proxy = &state.Proxy{Kind: "haproxy", Socket: p.Socket, StateFile: p.StateFile}
+	d := &Driver{Name: "t", Target: tgt, Connect: pool.Connector(), Event: ev.add}
+	pruneAtEnd(t, d, "web")
+	t0 := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	for i, v := range []string{"1.0.0", "2.0.0"} {
+		if _, err := d.Deploy(ctx, deployReq(t, blueGreenUnit(v, ports), false, t0.Add(time.Duration(i)*time.Hour), ev)); err != nil {
+			t.Fatalf("deploy %s: %v", v, err)
+		}
+		if code, body := get(p.URL); code != 200 || body != v {
+			t.Errorf("haproxy after deploying %s over ssh: %d %q", v, code, body)
+		}
+	}
+	s := haproxyServers(t, p)
+	if !s["green"].Serving() || !s["blue"].InMaint() {
+		t.Errorf("servers: %+v", s)
+	}
+	if b, err := os.ReadFile(p.StateFile); err != nil || !strings.Contains(string(b), " green ") {
+		t.Errorf("state file: %q, %v", b, err)
 	}
 }
