@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/gearshift-dev/gearshift/internal/bump"
+	"github.com/gearshift-dev/gearshift/internal/bump/rebuild"
 	"github.com/gearshift-dev/gearshift/internal/forge"
 	"github.com/gearshift-dev/gearshift/internal/gitops"
 	"github.com/gearshift-dev/gearshift/internal/report/inert"
@@ -67,6 +68,9 @@ func bumpCmd() *command {
 			// propose: edit -> commit -> push -> pull request, each
 			out := proposalsOut{Command: "bump", DryRun: pf.dryRun, Skipped: res.Skipped, Errors: res.Errors}
 			failed := e.proposeAll(ctx, c, pf, res.Proposals, nil, &out)
+			// rebuild: units' own repositories (bump_rebuild.go)
+			rebuilt, rfailed := e.rebuildAll(ctx, c, pf.dryRun, res.Rebuilds)
+			out.Rebuilds, failed = rebuilt, failed+rfailed
 			if err := e.renderProposals(out); err != nil {
 				return err
 			}
@@ -86,6 +90,9 @@ type proposalsOut struct {
 	Proposals []proposalOut
 	Skipped   []bump.Skipped
 	Errors    []bump.SourceError
+
+	// Rebuilds are bump's updates of units' own repositories.
+	Rebuilds []rebuild.Result
 }
 
 type proposalOut struct {
@@ -115,6 +122,8 @@ type proposalsDoc struct {
 	Proposals     []proposalDoc      `json:"proposals"`
 	Skipped       []skippedDoc       `json:"skipped"`
 	Errors        []bump.SourceError `json:"errors"`
+
+	Rebuilds []rebuild.Result `json:"rebuilds,omitempty"`
 }
 
 type proposalDoc struct {
@@ -176,6 +185,12 @@ func (out proposalsOut) doc() proposalsDoc {
 		d.Skipped = append(d.Skipped, skippedDoc{Environment: s.Env, Unit: s.Unit, Version: s.Version, Reason: s.Reason})
 	}
 	d.Errors = append(d.Errors, out.Errors...)
+	for _, r := range out.Rebuilds {
+		rb := *r.Rebuild
+		rb.Repository = gitops.RedactURL(rb.Repository)
+		r.Rebuild = &rb
+		d.Rebuilds = append(d.Rebuilds, r)
+	}
 	return d
 }
 
@@ -429,6 +444,7 @@ func (e *env) renderProposals(out proposalsOut) error {
 		for _, se := range out.Errors {
 			fmt.Fprintf(w, "error: %s: %s\n", se.Source, se.Error)
 		}
+		renderRebuilds(w, out.DryRun, out.Rebuilds)
 		return nil
 	})
 }
