@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/gearshift-dev/gearshift/internal/driver"
 	"github.com/gearshift-dev/gearshift/internal/state"
+	"github.com/gearshift-dev/gearshift/internal/testutil"
 )
 
 // buildDir holds the unit server built for this test run.
@@ -141,12 +141,7 @@ func (e *events) index(from int, subs ...string) int {
 
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return testutil.FreePort(t)
 }
 
 // get returns the status and trimmed body of GET url ("" and 0 when it
