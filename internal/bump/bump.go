@@ -88,9 +88,12 @@ type SourceError struct {
 
 // Result is what one bump run found.
 type Result struct {
-	Proposals []*Proposal   `json:"proposals"`
-	Skipped   []Skipped     `json:"skipped,omitempty"`
-	Errors    []SourceError `json:"errors,omitempty"`
+	Proposals []*Proposal `json:"proposals"`
+	// Rebuilds are the updates of a framework in units' own repositories
+	// (rebuild), which the cli carries out.
+	Rebuilds []*Rebuild    `json:"rebuilds,omitempty"`
+	Skipped  []Skipped     `json:"skipped,omitempty"`
+	Errors   []SourceError `json:"errors,omitempty"`
 }
 
 // Tags lists the tags of a git repository: a gitops.TagLister in
@@ -252,6 +255,7 @@ func frameworks(st *state.State, envs []string, tags map[string]listing, now tim
 				latest = cand
 			}
 		}
+		res.Rebuilds = append(res.Rebuilds, rebuilds(st, envs, fn, latest)...)
 		p := &Proposal{Kind: Framework, Key: "framework/" + fn, Branch: branchName("gearshift/bump-" + fn + "-" + latest)}
 		for _, d := range byName[fn] {
 			if state.CompareVersions(d.f.Latest, latest) >= 0 {

@@ -33,6 +33,9 @@ type Rebuild struct {
 	Env        map[string]string `json:"env,omitempty"`
 	Push       string            `json:"push"`
 	Timeout    Duration          `json:"timeout"`
+	// GitHub is the owner/name of the repository pull requests are opened
+	// in; empty: read from a github.com Repository URL.
+	GitHub string `json:"github,omitempty"`
 }
 
 // Rebuild push modes.
@@ -65,11 +68,6 @@ func checkFramework(u *Unit) Diagnostics {
 		case !slices.Contains(BuiltAgainstPresets, path.Base(b.File)):
 			at("builtAgainst.file", "gearshift knows the format of %s, not of %s: give builtAgainst.pattern", strings.Join(BuiltAgainstPresets, ", "), path.Base(b.File))
 		}
-	}
-	if r := u.Rebuild; r != nil && len(u.Frameworks) == 0 {
-		// A struct has no position of its own here: its first field's.
-		diags = append(diags, Diagnostic{Pos: u.Pos.Of("rebuild.repository"), Path: join("units."+u.Name, "rebuild"),
-			Msg: fmt.Sprintf("unit %s declares rebuild but no frameworks: bump would have nothing to rebuild it against", u.Name)})
 	}
 	return diags
 }
