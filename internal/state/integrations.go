@@ -149,8 +149,19 @@ func checkIntegrations(env *Environment) Diagnostics {
 			at("release.tag", "%s", msg)
 		}
 	}
+	// A struct's position is the schema's once unified with it: cite the
+	// first leaf the user wrote.
+	leaf := func(p string, fields ...string) string {
+		for _, f := range fields {
+			if _, ok := env.Pos[p+"."+f]; ok {
+				return p + "." + f
+			}
+		}
+		return p
+	}
 	for i, n := range env.Notifications {
 		p := "notifications." + strconv.Itoa(i)
+		leaves := []string{"webhook.url", "webhook.urlEnv", "webhook.tokenEnv", "webhook.secretEnv", "slack.urlEnv", "githubStatus.context", "timeout"}
 		count := 0
 		for _, set := range []bool{n.Webhook != nil, n.Slack != nil, n.GitHubStatus != nil} {
 			if set {
@@ -158,7 +169,7 @@ func checkIntegrations(env *Environment) Diagnostics {
 			}
 		}
 		if count != 1 {
-			at(p, "a notification takes exactly one of webhook, slack and githubStatus (found %d)", count)
+			at(leaf(p, leaves...), "a notification takes exactly one of webhook, slack and githubStatus (found %d)", count)
 		}
 		if n.Timeout.Duration <= 0 {
 			at(p+".timeout", "a notification's timeout must be positive")
@@ -166,7 +177,7 @@ func checkIntegrations(env *Environment) Diagnostics {
 		vars := map[string]string{}
 		if w := n.Webhook; w != nil {
 			if (w.URL == "") == (w.URLEnv == "") {
-				at(p+".webhook", "a webhook takes exactly one of url and urlEnv")
+				at(leaf(p, leaves...), "a webhook takes exactly one of url and urlEnv")
 			}
 			vars["webhook.urlEnv"], vars["webhook.tokenEnv"], vars["webhook.secretEnv"] = w.URLEnv, w.TokenEnv, w.SecretEnv
 			if w.URL != "" {
