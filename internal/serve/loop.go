@@ -443,14 +443,17 @@ func (l *envLoop) reconcile(ctx context.Context, trigger string) time.Duration {
 		l.observedAt = l.s.cfg.Now()
 		l.failed = records[0].Failed
 	}
-	if pe != nil {
-		l.lastPlan = pe
-	}
 	l.appliedCommit = l.commit
 	l.pendingCommitTime = time.Time{}
 	l.mu.Unlock()
 	if pe != nil {
-		l.unitMetrics(l.plan(l.s.cfg.Now()))
+		// The page shows what is left to do after the run: the same
+		// planner and rules over what the run left running.
+		after := l.plan(l.s.cfg.Now())
+		l.mu.Lock()
+		l.lastPlan = after
+		l.mu.Unlock()
+		l.unitMetrics(after)
 	}
 	verdict := apply.VerdictOf(result)
 	key := ""
