@@ -149,7 +149,9 @@ type fakeT struct {
 	errors []string
 }
 
-func (f *fakeT) Errorf(format string, args ...any) { f.errors = append(f.errors, fmt.Sprintf(format, args...)) }
+func (f *fakeT) Errorf(format string, args ...any) {
+	f.errors = append(f.errors, fmt.Sprintf(format, args...))
+}
 
 // TestDeploymentDefaultsFail: a deployment that leaves auto_merge or
 // required_contexts to GitHub's defaults fails the test.
