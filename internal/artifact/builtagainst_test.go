@@ -1,6 +1,7 @@
 package artifact
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -130,4 +131,33 @@ func FuzzParseBuiltAgainst(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkParseBuiltAgainst reads antikythera from a gear's mix.lock of
+// 300 dependencies (the file apply reads before each deploy), and from a
+// package-lock.json of 2,000 packages.
+func BenchmarkParseBuiltAgainst(b *testing.B) {
+	var mix strings.Builder
+	mix.WriteString("%{\n")
+	for i := range 300 {
+		fmt.Fprintf(&mix, "  \"dep%03d\": {:hex, :dep%03d, \"1.%d.0\", \"0ac1d8d4c2b8a4f6e6d2e0f0c7b6a5f4e3d2c1b0\", [:mix], [], \"hexpm\", \"f0e1d2c3\"},\n", i, i, i)
+	}
+	mix.WriteString("  \"antikythera\": {:git, \"https://github.com/access-company/antikythera.git\", \"6b1b2c3d\", [tag: \"1.2.0\"]},\n}\n")
+	var npm strings.Builder
+	npm.WriteString(`{"lockfileVersion": 3, "packages": {"": {"name": "gear"}`)
+	for i := range 2000 {
+		fmt.Fprintf(&npm, `, "node_modules/dep%04d": {"version": "1.%d.0", "resolved": "https://registry.invalid/dep%04d.tgz"}`, i, i, i)
+	}
+	npm.WriteString(`, "node_modules/antikythera": {"version": "1.2.0"}}}`)
+	for _, c := range []struct{ file, content string }{{"mix.lock", mix.String()}, {"package-lock.json", npm.String()}} {
+		b.Run(c.file, func(b *testing.B) {
+			b.SetBytes(int64(len(c.content)))
+			for b.Loop() {
+				got, err := ParseBuiltAgainst(c.file, []byte(c.content), "", []string{"antikythera"})
+				if err != nil || got["antikythera"] != "1.2.0" {
+					b.Fatalf("%v, %v", got, err)
+				}
+			}
+		})
+	}
 }
