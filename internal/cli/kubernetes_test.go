@@ -244,7 +244,7 @@ func testKubeLifecycle(t *testing.T, c *kubetest.Cluster) {
 	f.must(0, "plan", "dev", "--detailed-exitcode")
 
 	// Rollback to what ran before 1.1, then forward again.
-	f.must(0, "rollback", "dev", "web")
+	f.must(0, "rollback", "dev", "web", "--to", "1.0")
 	allRun(t, c, f.ns, "web", "registry.local/web:1.0", 2)
 	f.must(0, "apply", "dev", "--retry-failed")
 	allRun(t, c, f.ns, "web", "registry.local/web:1.1", 2)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -93,6 +94,8 @@ type differ interface {
 // tell (a live plan only: a plan from the status records touches no
 // target). A dry run that fails says so in the Diff; the plan stands.
 func (d *drivers) dryRun(ctx context.Context, env *state.Environment, pe *plan.Environment, timeout time.Duration) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
 	for _, a := range pe.Actions {
 		u := env.Units[a.Unit]
 		if a.Type == plan.Prune || u == nil {
@@ -103,14 +106,19 @@ func (d *drivers) dryRun(ctx context.Context, env *state.Environment, pe *plan.E
 		if err != nil || !ok {
 			continue
 		}
-		dctx, cancel := context.WithTimeout(ctx, timeout)
-		diff, err := df.Diff(dctx, env, u)
-		cancel()
-		if err != nil {
-			diff = "dry run failed: " + err.Error()
-		}
-		a.Diff = diff
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			dctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			diff, err := df.Diff(dctx, env, u)
+			if err != nil {
+				diff = "dry run failed: " + err.Error()
+			}
+			a.Diff = diff
+		})
 	}
+	wg.Wait()
 }
 
 // deployer resolves a target to the write side of its driver, for apply

@@ -48,10 +48,19 @@ func (d *Driver) plan(ctx context.Context, u *state.Unit, now time.Time) (*chang
 	img := d.image(u, c.Image, u.Version)
 	ch.o.Image = img
 	ann := ch.o.Annotations
-	if img == c.Image {
+	switch {
+	case img == c.Image && w.Annotations[AnnVersion] == u.Version && !w.Rollout.Done && !w.Rollout.Failed:
+		// gearshift's rollout of this version is still going (a run
+		// interrupted while it waited): wait for it, do not restart it.
+		ch.verb = "wait"
+	case img == c.Image:
+		// A redeploy: the release before it is the same version, as on
+		// hosts, so a rollback of a failed restart keeps the image.
 		ch.verb = "restart"
 		ch.o.RestartedAt = now.UTC().Format(time.RFC3339)
-	} else {
+		ann[AnnPreviousVersion] = d.versionOf(u, c.Image)
+		ann[AnnPreviousImage] = c.Image
+	default:
 		ann[AnnPreviousVersion] = d.versionOf(u, c.Image)
 		ann[AnnPreviousImage] = c.Image
 	}
@@ -111,14 +120,19 @@ func (d *Driver) Deploy(ctx context.Context, req driver.DeployRequest) (driver.D
 		return driver.DeployResult{}, d.wrap(u, err)
 	}
 	event := events(req.Event, ch.ref)
-	if ch.verb == "restart" {
+	w := ch.w
+	switch ch.verb {
+	case "wait":
+		event("the rollout of " + ch.o.Image + " is in progress: waiting for it")
+	case "restart":
 		event("restarting " + ch.o.Image + " (kubectl.kubernetes.io/restartedAt)")
-	} else {
+	default:
 		event("setting image " + ch.o.Image)
 	}
-	w, err := d.apply(ctx, ch, false)
-	if err != nil {
-		return ch.result, d.wrap(u, err)
+	if ch.verb != "wait" {
+		if w, err = d.apply(ctx, ch, false); err != nil {
+			return ch.result, d.wrap(u, err)
+		}
 	}
 	if err := d.wait(ctx, u, ch.ref, w, event, nil); err != nil {
 		return ch.result, d.wrap(u, err)

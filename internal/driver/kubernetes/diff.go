@@ -19,6 +19,9 @@ func (d *Driver) Diff(ctx context.Context, env *state.Environment, u *state.Unit
 	if err != nil {
 		return "", d.wrap(u, err)
 	}
+	if ch.verb == "wait" {
+		return fmt.Sprintf("%s: the rollout of %s is in progress: nothing to patch, apply waits for it", ch.ref, ch.o.Image), nil
+	}
 	after, err := d.apply(ctx, ch, true)
 	if err != nil {
 		return "", d.wrap(u, err)

@@ -105,32 +105,6 @@ func testDeployment(t *testing.T, c *kubetest.Cluster) {
 		t.Errorf("the sidecar's image changed: %s", dep.Spec.Template.Spec.Containers[1].Image)
 	}
 
-	// maxAge: the same version again is a rollout restart: every pod is
-	// replaced, and deployed-at is renewed.
-	before := images(t, c, ns, "web")
-	now = t0.Add(31 * 24 * time.Hour)
-	events = nil
-	if _, err := d.Deploy(ctx, driver.DeployRequest{Env: env, Unit: u, Now: now, Event: func(m string) { events = append(events, m) }}); err != nil {
-		t.Fatalf("restart: %v", err)
-	}
-	if events[0] != ref+"restarting registry.local/web:1.1 (kubectl.kubernetes.io/restartedAt)" {
-		t.Errorf("restart events = %q", events)
-	}
-	after := images(t, c, ns, "web")
-	for pod := range after {
-		if _, ok := before[pod]; ok {
-			t.Errorf("pod %s survived the restart (before %v, after %v)", pod, before, after)
-		}
-	}
-	dep, _ = c.Client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
-	if got := dep.Spec.Template.Annotations[AnnRestartedAt]; got != now.Format(time.RFC3339) {
-		t.Errorf("restartedAt = %q, want %s", got, now.Format(time.RFC3339))
-	}
-	obs = d.Observe(ctx, env, u)
-	if !obs.DeployedAt.Equal(now) || obs.Version != "1.1" || obs.Previous == nil || obs.Previous.Version != "1.0" {
-		t.Errorf("after the restart: %+v", obs)
-	}
-
 	// Rollback to the previous version, then again: the second keeps it.
 	rb, err := d.Rollback(ctx, env, u, "")
 	if err != nil {
@@ -155,6 +129,45 @@ func testDeployment(t *testing.T, c *kubetest.Cluster) {
 	// Rollback to a named version.
 	if rb, err := d.Rollback(ctx, env, u, "1.1"); err != nil || rb.Version != "1.1" {
 		t.Errorf("rollback --to 1.1 = %+v, %v", rb, err)
+	}
+
+	// maxAge: the same version again is a rollout restart: every pod is
+	// replaced, and deployed-at is renewed. The release before it is the
+	// same version, as on hosts.
+	before := images(t, c, ns, "web")
+	now = t0.Add(31 * 24 * time.Hour)
+	events = nil
+	if _, err := d.Deploy(ctx, driver.DeployRequest{Env: env, Unit: u, Now: now, Event: func(m string) { events = append(events, m) }}); err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	if events[0] != ref+"restarting registry.local/web:1.1 (kubectl.kubernetes.io/restartedAt)" {
+		t.Errorf("restart events = %q", events)
+	}
+	after := images(t, c, ns, "web")
+	for pod := range after {
+		if _, ok := before[pod]; ok {
+			t.Errorf("pod %s survived the restart (before %v, after %v)", pod, before, after)
+		}
+	}
+	dep, _ = c.Client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+	if got := dep.Spec.Template.Annotations[AnnRestartedAt]; got != now.Format(time.RFC3339) {
+		t.Errorf("restartedAt = %q, want %s", got, now.Format(time.RFC3339))
+	}
+	obs = d.Observe(ctx, env, u)
+	if !obs.DeployedAt.Equal(now) || obs.Version != "1.1" || obs.Previous == nil || obs.Previous.Version != "1.1" {
+		t.Errorf("after the restart: %+v", obs)
+	}
+	// The restart's annotation is gearshift's: the next deploy keeps it
+	// (server-side apply would remove it, and restart every pod, if the
+	// patch left it out).
+	gen := dep.Generation
+	u.Version = "1.2"
+	if _, err := d.Deploy(ctx, driver.DeployRequest{Env: env, Unit: u, Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	dep, _ = c.Client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+	if dep.Spec.Template.Annotations[AnnRestartedAt] != now.Format(time.RFC3339) || dep.Generation != gen+1 {
+		t.Errorf("after the next deploy: restartedAt %q, generation %d (was %d)", dep.Spec.Template.Annotations[AnnRestartedAt], dep.Generation, gen)
 	}
 }
 
