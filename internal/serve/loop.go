@@ -64,11 +64,13 @@ type envLoop struct {
 	// deploy action has not started yet.
 	pendingCommitTime time.Time
 	woken             time.Time
-	ready             bool
-	phase             string
-	message           string
-	runs              []Run
-	nextCheck         time.Time
+	// fetchSeconds is how long the last fetch took, for the log.
+	fetchSeconds float64
+	ready        bool
+	phase        string
+	message      string
+	runs         []Run
+	nextCheck    time.Time
 }
 
 func newLoop(s *Server, name string) *envLoop {
@@ -169,7 +171,9 @@ func (l *envLoop) backoff() time.Duration {
 // once is one turn of the loop: fetch, and reconcile when the commit or
 // the clock calls for it. It returns how long to wait for the next turn.
 func (l *envLoop) once(ctx context.Context) time.Duration {
+	start := time.Now()
 	c, err := l.fetch(ctx)
+	l.fetchSeconds = time.Since(start).Seconds()
 	if err != nil {
 		if ctx.Err() != nil {
 			return 0
@@ -232,6 +236,7 @@ func (l *envLoop) newestTag(ctx context.Context, pattern string) (string, error)
 // re-plan beyond the clock's); otherwise the state is loaded and applied.
 func (l *envLoop) newCommit(ctx context.Context, c *gitops.Checkout) time.Duration {
 	log := l.s.cfg.Log.With("environment", l.name)
+	start := time.Now()
 	hash, herr := inputsHash(c.Dir, l.name)
 	if herr == nil && l.st != nil && hash == l.hash && l.blocked == "" && !l.lastFailed {
 		l.mu.Lock()
@@ -239,10 +244,14 @@ func (l *envLoop) newCommit(ctx context.Context, c *gitops.Checkout) time.Durati
 		l.appliedCommit = c.Commit
 		l.mu.Unlock()
 		l.envInfo(c)
-		log.Info("new commit, same state", "commit", short(c.Commit))
+		log.Info("new commit, same state", "commit", short(c.Commit), "fetch_seconds", l.fetchSeconds, "hash_seconds", time.Since(start).Seconds())
 		return l.tick(ctx)
 	}
 	st, err := state.Load(ctx, c.Dir, []string{l.name}, l.s.cfg.Load)
+	if err == nil {
+		log.Info("state loaded", "commit", short(c.Commit), "units", len(st.Environments[l.name].Units),
+			"fetch_seconds", l.fetchSeconds, "load_seconds", time.Since(start).Seconds())
+	}
 	if ctx.Err() != nil {
 		return 0
 	}
@@ -490,7 +499,7 @@ func (l *envLoop) reconcile(ctx context.Context, trigger string) time.Duration {
 	l.addRun(run)
 	l.failures = 0
 	l.s.m.reconciles.WithLabelValues(l.name, "done").Inc()
-	log.Info("reconciled", "commit", short(l.commit), "deployed", run.Counts.Deployed, "redeployed", run.Counts.Redeployed, "pruned", run.Counts.Pruned)
+	log.Info("reconciled", "commit", short(l.commit), "seconds", seconds, "deployed", run.Counts.Deployed, "redeployed", run.Counts.Redeployed, "pruned", run.Counts.Pruned)
 	l.set(PhaseSynced, fmt.Sprintf("%s applied: %d deployed, %d redeployed, %d pruned", short(l.commit), run.Counts.Deployed, run.Counts.Redeployed, run.Counts.Pruned))
 	return l.poll()
 }
