@@ -36,6 +36,7 @@ func TestBumpRebuild(t *testing.T) {
 units: gear1: {
 	kind: "gear", version: "1.0.0", target: "t"
 	frameworks: antikythera: "1.1.0"
+	artifact: source: "https://releases.example.invalid/gear1-{version}.tar.gz"
 	builtAgainst: file: "mix.lock"
 	rebuild: {
 		repository: %q

@@ -57,6 +57,9 @@ func checkFramework(u *Unit) Diagnostics {
 		diags = append(diags, Diagnostic{Pos: u.Pos.Of(path), Path: join("units."+u.Name, path), Msg: fmt.Sprintf(format, args...)})
 	}
 	if b := u.BuiltAgainst; b != nil {
+		if u.Artifact == nil {
+			at("builtAgainst.file", "builtAgainst reads %s from the unit's artifact, and unit %s declares no artifact", b.File, u.Name)
+		}
 		switch {
 		case b.Pattern != "":
 			re, err := regexp.Compile(strings.ReplaceAll(b.Pattern, "{framework}", "framework"))
