@@ -48,7 +48,7 @@ fuzz:
 demo: deps build demo-gear dist
 	./scripts/demo.sh
 
-# Stop the demo's services and nginx, and remove its files.
+# Stop the demo's services and HAProxy, and remove its files.
 demo-clean:
 	./scripts/demo.sh clean
 
