@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/gearshift-dev/gearshift/internal/apply"
 	"github.com/gearshift-dev/gearshift/internal/driver"
@@ -27,6 +29,14 @@ type serveFlags struct {
 	webhookSecretEnv  string
 	webhookSecretFile string
 	apply             applyFlags
+	elect             electFlags
+}
+
+// electFlags are --leader-elect's.
+type electFlags struct {
+	on                  bool
+	namespace, identity string
+	lease, renew, retry time.Duration
 }
 
 func serveCmd() *command {
@@ -53,6 +63,12 @@ func serveCmd() *command {
 			fs.DurationVar(&f.apply.actionTimeout, "action-timeout", apply.DefaultActionTimeout, "how long one action (fetch, test, deploy, verify, rollback) may take")
 			fs.StringVar(&f.apply.cacheDir, "cache-dir", "", "artifact and state repository cache (default $XDG_CACHE_HOME/gearshift or ~/.cache/gearshift)")
 			f.apply.lock.add(fs)
+			fs.BoolVar(&f.elect.on, "leader-elect", false, "on Kubernetes: share the environments between replicas, one coordination.k8s.io Lease per environment (the cluster from $KUBECONFIG, else in-cluster)")
+			fs.StringVar(&f.elect.namespace, "leader-elect-namespace", "", "namespace of the Leases (default $POD_NAMESPACE, else the service account's)")
+			fs.StringVar(&f.elect.identity, "leader-elect-identity", "", "this replica's name in the Leases (default $POD_NAME, else the host name and a random suffix)")
+			fs.DurationVar(&f.elect.lease, "leader-elect-lease-duration", 15*time.Second, "how long a Lease holds without renewal: a dead replica's environments are taken over after it")
+			fs.DurationVar(&f.elect.renew, "leader-elect-renew-deadline", 10*time.Second, "a leader that cannot renew within this stops its loop")
+			fs.DurationVar(&f.elect.retry, "leader-elect-retry-period", 2*time.Second, "how often Leases are tried and renewed")
 		},
 		after: func(e *env, fs *pflag.FlagSet) {
 			// A controller logs what it does: info unless --log-level says.
@@ -104,6 +120,11 @@ func (e *env) serve(ctx context.Context, names []string, f serveFlags) error {
 		},
 		Log: e.log, Now: e.now,
 	}
+	if f.elect.on {
+		if cfg.Elect, err = e.election(f.elect); err != nil {
+			return err
+		}
+	}
 	if cfg.CacheDir == "" && strings.Contains(repo, "://") {
 		return errors.New("no cache directory for the state repository: set XDG_CACHE_HOME or HOME")
 	}
@@ -142,4 +163,41 @@ func (e *env) webhookSecret(f serveFlags) ([]byte, error) {
 	}
 	e.redact.Add(secret)
 	return []byte(secret), nil
+}
+
+// election builds --leader-elect's Kubernetes client: $KUBECONFIG (or
+// ~/.kube/config), else the pod's service account.
+func (e *env) election(f electFlags) (*serve.Election, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if k := e.getenv("KUBECONFIG"); k != "" {
+		rules.ExplicitPath = k
+	}
+	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{})
+	cfg, err := cc.ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("--leader-elect: %w", err)
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("--leader-elect: %w", err)
+	}
+	ns := f.namespace
+	if ns == "" {
+		ns = e.getenv("POD_NAMESPACE")
+	}
+	if ns == "" {
+		if b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil {
+			ns = strings.TrimSpace(string(b))
+		}
+	}
+	if ns == "" {
+		if ns, _, err = cc.Namespace(); err != nil || ns == "" {
+			return nil, errors.New("--leader-elect: no namespace for the Leases: give --leader-elect-namespace")
+		}
+	}
+	id := f.identity
+	if id == "" {
+		id = e.getenv("POD_NAME")
+	}
+	return &serve.Election{Client: client, Namespace: ns, Identity: id, LeaseDuration: f.lease, RenewDeadline: f.renew, RetryPeriod: f.retry}, nil
 }

@@ -64,6 +64,9 @@ type envLoop struct {
 	// deploy action has not started yet.
 	pendingCommitTime time.Time
 	woken             time.Time
+	// leader is the replica that holds the environment's Lease, with
+	// --leader-elect.
+	leader string
 	// fetchSeconds is how long the last fetch took, for the log.
 	fetchSeconds float64
 	ready        bool

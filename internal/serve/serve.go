@@ -78,6 +78,10 @@ type Config struct {
 	Now     func() time.Time
 	// Listening is told the address the HTTP server listens on.
 	Listening func(addr string)
+	// Elect, when set, shares the environments between replicas on
+	// Kubernetes: a loop runs only while this replica holds the
+	// environment's Lease.
+	Elect *Election
 }
 
 // Server is one `gearshift serve`.
@@ -138,13 +142,38 @@ func (s *Server) Run(ctx context.Context) error {
 		go func() { srvErr <- srv.Serve(ln) }()
 	}
 	var wg sync.WaitGroup
+	var el *elector
+	memberCtx, stopMember := context.WithCancel(context.WithoutCancel(ctx))
+	memberDone := make(chan struct{})
+	if s.cfg.Elect != nil {
+		e, err := s.cfg.Elect.withDefaults()
+		if err != nil {
+			stopMember()
+			return err
+		}
+		el = newElector(s, e)
+		go func() {
+			defer close(memberDone)
+			el.membership(memberCtx)
+		}()
+	} else {
+		close(memberDone)
+	}
 	for _, l := range s.loops {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if el != nil {
+				el.campaign(ctx, l)
+				return
+			}
 			l.run(ctx)
 		}()
 	}
+	defer func() {
+		stopMember()
+		<-memberDone
+	}()
 	select {
 	case <-ctx.Done():
 	case err = <-srvErr:

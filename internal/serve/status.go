@@ -40,7 +40,10 @@ type EnvStatus struct {
 	AppliedCommit string `json:"applied_commit,omitempty"`
 	// Phase is pending, applying, synced, held, failed, invalid or error;
 	// Message says why.
-	Phase      string           `json:"phase"`
+	Phase string `json:"phase"`
+	// Leader is the replica holding the environment's Lease (with
+	// --leader-elect).
+	Leader     string           `json:"leader,omitempty"`
 	Message    string           `json:"message,omitempty"`
 	ObservedAt time.Time        `json:"observed_at,omitzero"`
 	NextCheck  time.Time        `json:"next_check,omitzero"`
@@ -102,7 +105,7 @@ type RunUnit struct {
 func (l *envLoop) snapshot() EnvStatus {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	es := EnvStatus{Name: l.name, Commit: l.commit, AppliedCommit: l.appliedCommit, Phase: l.phase, Message: l.message,
+	es := EnvStatus{Name: l.name, Leader: l.leader, Commit: l.commit, AppliedCommit: l.appliedCommit, Phase: l.phase, Message: l.message,
 		ObservedAt: l.observedAt.UTC(), NextCheck: l.nextCheck.UTC(), Runs: slices.Clone(l.runs), Violations: []plan.Violation{}, Units: []UnitStatus{}}
 	if l.observedAt.IsZero() {
 		es.ObservedAt = time.Time{}
