@@ -122,26 +122,36 @@ func TestControlPlane(t *testing.T) {
 		}
 	}
 	waitFor(t, "statefulset ready", 60*time.Second, stsDone("example/db:1"))
-	var order []string
-	seen := map[string]bool{}
+	// The order pods are created with the new image, as a watch sees it.
+	w, err := c.Client.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{LabelSelector: "app=db"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
 	s, _ := sets.Get(ctx, "db", metav1.GetOptions{})
 	s.Spec.Template.Spec.Containers[0].Image = "example/db:2"
 	if _, err := sets.Update(ctx, s, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "statefulset rolled", 90*time.Second, func() (bool, error) {
-		pods, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=db"})
-		if err != nil {
-			return false, err
-		}
-		for _, p := range pods.Items {
-			if p.Spec.Containers[0].Image == "example/db:2" && !seen[p.Name] {
+	var order []string
+	seen := map[string]bool{}
+	timeout := time.After(90 * time.Second)
+	for len(order) < 3 {
+		select {
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				t.Fatal("pod watch closed")
+			}
+			p, isPod := ev.Object.(*corev1.Pod)
+			if isPod && p.Spec.Containers[0].Image == "example/db:2" && !seen[p.Name] {
 				seen[p.Name] = true
 				order = append(order, p.Name)
 			}
+		case <-timeout:
+			t.Fatalf("statefulset rolled only %v", order)
 		}
-		return stsDone("example/db:2")()
-	})
+	}
+	waitFor(t, "statefulset rolled", 90*time.Second, stsDone("example/db:2"))
 	if strings.Join(order, ",") != "db-2,db-1,db-0" {
 		t.Fatalf("statefulset pods replaced in order %v, want db-2,db-1,db-0", order)
 	}
