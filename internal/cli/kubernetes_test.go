@@ -71,7 +71,7 @@ func (f *kubeFixture) run(args ...string) (int, string, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var o, e bytes.Buffer
-	code := run(ctx, append(args, "--repo", f.repo, "--no-status"), &o, &e, func(k string) string { return f.env[k] })
+	code := run(ctx, kubeArgs(f.repo, args), &o, &e, func(k string) string { return f.env[k] })
 	return code, o.String(), e.String()
 }
 
@@ -393,7 +393,7 @@ func TestKubernetesApplyKill9(t *testing.T) {
 	createKubeStatefulSet(t, c, f.ns, "stack", "registry.local/stack:1", 3)
 	f.write("environments/dev/env.cue", f.envCUE(c.Kubeconfig))
 	gearshift := func(args ...string) *exec.Cmd {
-		cmd := exec.Command(gs, append(args, "--repo", f.repo, "--no-status")...)
+		cmd := exec.Command(gs, kubeArgs(f.repo, args)...)
 		cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+f.env["XDG_STATE_HOME"], "XDG_CACHE_HOME="+f.env["XDG_CACHE_HOME"], "NO_COLOR=1")
 		return cmd
 	}
@@ -561,4 +561,14 @@ func kubeMust(t *testing.T, h *harness, want int, args ...string) (string, strin
 		t.Fatalf("gearshift %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, want, out, errOut)
 	}
 	return out, errOut
+}
+
+// kubeArgs adds --repo, and --no-status to the commands that write status
+// records.
+func kubeArgs(repo string, args []string) []string {
+	args = append(args, "--repo", repo)
+	if args[0] == "apply" || args[0] == "rollback" {
+		args = append(args, "--no-status")
+	}
+	return args
 }

@@ -176,6 +176,7 @@ type podWatch struct {
 	readyOrder []string // "pod=image", each time a pod becomes ready
 	maxDown    int
 	replicas   int
+	full       bool
 	stop       func()
 	done       chan struct{}
 }
@@ -216,7 +217,10 @@ func watchPods(t *testing.T, c *kubetest.Cluster, ns, app string, replicas int) 
 					up++
 				}
 			}
-			if down := pw.replicas - up; down > pw.maxDown {
+			// Counted from the first time every pod was up: the watch
+			// begins with one event per existing pod.
+			pw.full = pw.full || up == pw.replicas
+			if down := pw.replicas - up; pw.full && down > pw.maxDown {
 				pw.maxDown = down
 			}
 			pw.mu.Unlock()
