@@ -9,9 +9,13 @@ import (
 
 // reloadAfterWait loads the state again when a lock had to be waited for
 // (Fragalysis: two CI jobs a few seconds apart; the one that waited must
-// not deploy the older state it loaded before the other one ran). The
-// environments are looked up and their refs checked again in the new
-// state. Without a wait, or without req.Reload, req is returned as it is.
+// not deploy the older state it loaded before the other one ran): Reload
+// brings the newest commit of the ref (the cli asks the URL, or a local
+// repository's origin; internal/cli/lockwait_reload.go). The environments
+// are looked up and their refs checked again in the new state (a tag may
+// have been replaced by a newer matching one), and a note names the
+// commit planned from. Without a wait, or without req.Reload, req is
+// returned as it is.
 func reloadAfterWait(ctx context.Context, req Request, locks []*Lock, o Options) (Request, []*state.Environment, error) {
 	envs := make([]*state.Environment, len(req.Names))
 	for i, n := range req.Names {
@@ -44,7 +48,7 @@ func reloadAfterWait(ctx context.Context, req Request, locks []*Lock, o Options)
 	msg := "the lock was held: the state was loaded again"
 	if c != nil && c.Commit != "" {
 		if before != "" && before != c.Commit {
-			msg = fmt.Sprintf("the lock was held: planning from the newest state, commit %s (loaded before the wait: %s)", shortHash(c.Commit), shortHash(before))
+			msg = fmt.Sprintf("the lock was held: planning from the newest state, commit %s (%s of %s; loaded before the wait: %s)", shortHash(c.Commit), describeRef(c), c.Source, shortHash(before))
 		} else {
 			msg = fmt.Sprintf("the lock was held: the state was loaded again (commit %s, unchanged)", shortHash(c.Commit))
 		}

@@ -128,14 +128,13 @@ func (e *env) apply(ctx context.Context, names []string, f applyFlags) error {
 
 	req := e.applyRequest(st, names, c, ds, f.lock)
 	req.Reload = func(ctx context.Context) (*state.State, *gitops.Checkout, error) {
-		// The checkout is opened again: a URL is fetched again; a local
-		// repository is read as it is now.
-		e.co = nil
-		nst, err := e.loadAll(ctx, names...)
-		if err != nil {
-			return nil, nil, err
-		}
-		nc, err := e.checkout(ctx)
+		// The newest commit of the ref, from the URL or from a local
+		// repository's origin (lockwait_reload.go).
+		nst, nc, err := e.reloadNewest(ctx, st, names, func(msg string) {
+			for _, n := range names {
+				progress.Event(apply.Event{Env: n, Kind: "note", Msg: msg})
+			}
+		})
 		if err != nil {
 			return nil, nil, err
 		}

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,29 +70,7 @@ func TestApplyLockWait(t *testing.T) {
 	})
 	url := h.git.URL("state")
 
-	// Each job has a clone cache of its own, as two CI runners do.
-	start := func(args ...string) (wait func() (int, string, string), stderr *watchedBuffer) {
-		env := map[string]string{}
-		for k, v := range h.env {
-			env[k] = v
-		}
-		env["XDG_CACHE_HOME"] = t.TempDir()
-		stderr = &watchedBuffer{}
-		var stdout bytes.Buffer
-		done := make(chan int, 1)
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			done <- run(ctx, args, &stdout, stderr, func(k string) string { return env[k] })
-		}()
-		return func() (int, string, string) {
-			code := <-done
-			h.seen = append(h.seen, stdout.String(), stderr.String())
-			return code, stdout.String(), stderr.String()
-		}, stderr
-	}
-
-	first, _ := start("apply", "dev", "--repo", url, "--ref", "main")
+	first, _ := startApply(t, h, "apply", "dev", "--repo", url, "--ref", "main")
 	waitFor(t, "the first apply to start deploying 1.0.0", func() bool {
 		_, err := os.Stat(filepath.Join(st, "started"))
 		return err == nil
@@ -106,7 +83,7 @@ func TestApplyLockWait(t *testing.T) {
 	}
 
 	// With --lock-wait: it loads 1.0.0, then waits.
-	second, secondErr := start("apply", "dev", "--repo", url, "--ref", "main", "--lock-wait", "2m")
+	second, secondErr := startApply(t, h, "apply", "dev", "--repo", url, "--ref", "main", "--lock-wait", "2m")
 	waitFor(t, "the second apply to wait for the lock", func() bool {
 		return strings.Contains(secondErr.String(), "waiting up to 2m0s for the lock held by")
 	})
