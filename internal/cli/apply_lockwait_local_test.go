@@ -241,27 +241,80 @@ func TestApplyLockWaitOlderJob(t *testing.T) {
 	r.untouched(older, a)
 }
 
-// TestApplyLockWaitTag: prod deploys release tags. The job checked out
-// v1.0.0-rel (detached, as the reconcile workflow's prod job does); while
-// it waits, v1.1.0-rel is pushed (and tags the pattern refuses). After the
-// wait it deploys the newest matching tag, v1.1.0-rel.
+// TestApplyLockWaitTag: prod deploys release tags. The job started at
+// v1.0.0-rel (a local checkout detached at the tag, as the reconcile
+// workflow's prod job makes, or --repo URL --ref v1.0.0-rel); while it
+// waits, v1.1.0-rel is pushed (annotated), and tags the pattern refuses.
+// After the wait it deploys the newest matching tag, v1.1.0-rel.
 func TestApplyLockWaitTag(t *testing.T) {
-	const prodFrom = `tag: "^v[0-9]+\\.[0-9]+\\.[0-9]+-rel$"`
-	r := newLockWaitRig(t, prodFrom, "1.0.0")
-	r.h.git.Tag("state", "v1.0.0-rel", "main")
-	a := r.h.git.Head("state", "main")
+	for _, local := range []bool{true, false} {
+		name := "URL"
+		if local {
+			name = "local checkout"
+		}
+		t.Run(name, func(t *testing.T) {
+			const prodFrom = `tag: "^v[0-9]+\\.[0-9]+\\.[0-9]+-rel$"`
+			r := newLockWaitRig(t, prodFrom, "1.0.0")
+			r.h.git.Tag("state", "v1.0.0-rel", "main")
+			a := r.h.git.Head("state", "main")
+			repo := func() string {
+				if local {
+					return r.clone("v1.0.0-rel")
+				}
+				return r.h.git.URL("state")
+			}
+			r.block("1.0.0")
+			first, _ := startApply(t, r.h, "apply", "dev", "--repo", repo(), "--ref", "v1.0.0-rel")
+			r.waitStarted()
+
+			second := repo()
+			wait, secondErr := startApply(t, r.h, "apply", "dev", "--repo", second, "--ref", "v1.0.0-rel", "--lock-wait", "2m")
+			waitForWaiting(t, secondErr)
+			b := r.commit(prodFrom, "2.0.0")
+			r.h.git.AnnotatedTag("state", "v1.1.0-rel", b, "release 1.1.0")
+			r.commit(prodFrom, "3.0.0")
+			r.h.git.Tag("state", "v9.0.0", "main")
+			r.h.git.Tag("state", "v1.1.0-rc.1-rel", "main")
+			r.release()
+
+			if code, out, errOut := first(); code != 0 {
+				t.Errorf("first apply: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+			}
+			code, out, errOut := wait()
+			if code != 0 {
+				t.Fatalf("second apply (--lock-wait): exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+			}
+			want := "planning from the newest state, commit " + b[:12] + " (tag v1.1.0-rel of " + r.h.git.URL("state") + "; loaded before the wait: " + a[:12] + ")"
+			if !strings.Contains(errOut, want) {
+				t.Errorf("second apply's stderr:\n%s\nwant the note %q", errOut, want)
+			}
+			if got := r.deploys(); got != "1.0.0 2.0.0" {
+				t.Errorf("deployed %q, want %q", got, "1.0.0 2.0.0")
+			}
+			if local {
+				r.untouched(second, a)
+			}
+		})
+	}
+}
+
+// TestApplyLockWaitLocalAhead: a local commit not pushed yet (someone
+// applying from their own clone) is newer than origin's main, which it
+// contains: after the wait the local commit is planned from, not origin's.
+func TestApplyLockWaitLocalAhead(t *testing.T) {
+	r := newLockWaitRig(t, `branch: "main"`, "1.0.0")
 	r.block("1.0.0")
-	first, _ := startApply(t, r.h, "apply", "dev", "--repo", r.clone("v1.0.0-rel"), "--ref", "v1.0.0-rel")
+	first, _ := startApply(t, r.h, "apply", "dev", "--repo", r.clone("main"), "--ref", "main")
 	r.waitStarted()
 
-	clone := r.clone("v1.0.0-rel")
-	second, secondErr := startApply(t, r.h, "apply", "dev", "--repo", clone, "--ref", "v1.0.0-rel", "--lock-wait", "2m")
+	clone := r.clone("main")
+	if err := os.WriteFile(filepath.Join(clone, "environments/dev/env.cue"), []byte(lockWaitEnv(`branch: "main"`, "1.5.0")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.git(clone, "-c", "user.name=a", "-c", "user.email=a@example.com", "commit", "--quiet", "--all", "-m", "api 1.5.0")
+	local := r.git(clone, "rev-parse", "HEAD")
+	second, secondErr := startApply(t, r.h, "apply", "dev", "--repo", clone, "--ref", "main", "--lock-wait", "2m")
 	waitForWaiting(t, secondErr)
-	b := r.commit(prodFrom, "2.0.0")
-	r.h.git.AnnotatedTag("state", "v1.1.0-rel", b, "release 1.1.0")
-	r.commit(prodFrom, "3.0.0")
-	r.h.git.Tag("state", "v9.0.0", "main") // not a release tag
-	r.h.git.Tag("state", "v1.1.0-rc.1-rel", "main")
 	r.release()
 
 	if code, out, errOut := first(); code != 0 {
@@ -269,16 +322,20 @@ func TestApplyLockWaitTag(t *testing.T) {
 	}
 	code, out, errOut := second()
 	if code != 0 {
-		t.Fatalf("second apply (--lock-wait): exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+		t.Fatalf("second apply: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
-	want := "planning from the newest state, commit " + b[:12] + " (tag v1.1.0-rel of " + r.h.git.URL("state") + "; loaded before the wait: " + a[:12] + ")"
-	if !strings.Contains(errOut, want) {
-		t.Errorf("second apply's stderr:\n%s\nwant the note %q", errOut, want)
+	a := r.h.git.Head("state", "main")
+	for _, want := range []string{
+		"branch main of " + r.h.git.URL("state") + " is at " + a[:12] + ", which the local commit " + local[:12] + " contains: planning from the local commit",
+		"the state was loaded again (commit " + local[:12] + ", unchanged)",
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("second apply's stderr:\n%s\nwant %q", errOut, want)
+		}
 	}
-	if got := r.deploys(); got != "1.0.0 2.0.0" {
-		t.Errorf("deployed %q, want %q", got, "1.0.0 2.0.0")
+	if got := r.deploys(); got != "1.0.0 1.5.0" {
+		t.Errorf("deployed %q, want %q", got, "1.0.0 1.5.0")
 	}
-	r.untouched(clone, a)
 }
 
 // TestApplyLockWaitUnreachable: after the wait the origin cannot be
