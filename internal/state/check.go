@@ -99,6 +99,9 @@ func checkTarget(env *Environment, name string, t Target) Diagnostics {
 		at("", "target %q must set exactly one of host, exec and kubernetes", name)
 		return diags
 	}
+	if k := t.Kubernetes; k != nil && k.Image != "" && !strings.Contains(k.Image, "{version}") {
+		at("kubernetes.image", "the image of kubernetes target %q must contain {version}: it is the image of each version (it is %q)", name, k.Image)
+	}
 	if h := t.Host; h != nil {
 		switch {
 		case h.Local && len(h.Hosts) > 0:

@@ -333,7 +333,7 @@ func environmentPaths(e *Environment) []string {
 	}
 	for t, tv := range e.Targets {
 		p := "targets." + t
-		ps = append(ps, p, p+".host", p+".host.hosts", p+".host.service", p+".host.systemd.unit", p+".host.proxy", p+".host.proxy.kind", p+".exec", p+".kubernetes")
+		ps = append(ps, p, p+".host", p+".host.hosts", p+".host.service", p+".host.systemd.unit", p+".host.proxy", p+".host.proxy.kind", p+".exec", p+".kubernetes", p+".kubernetes.image")
 		_ = tv
 	}
 	ps = append(ps, integrationEnvPaths(e)...)
