@@ -45,7 +45,7 @@ type lockFlags struct {
 func (l *lockFlags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&l.stateDir, "state-dir", "", "local state: locks and journals of exec targets, status records (default $XDG_STATE_HOME/gearshift or ~/.local/state/gearshift)")
 	fs.DurationVar(&l.timeout, "lock-timeout", apply.DefaultLockTimeout, "a lock older than this is stale")
-	fs.DurationVar(&l.wait, "lock-wait", 0, "wait this long for a lock another run holds, then plan from the newest state (the state repository fetched again); 0 exits 5 at once")
+	fs.DurationVar(&l.wait, "lock-wait", 0, "wait this long for a lock another run holds; apply then plans from the newest commit of its ref, asked of the --repo URL or the checkout's origin; 0 exits 5 at once")
 	fs.BoolVar(&l.breakLock, "break-lock", false, "break a stale lock that gearshift cannot prove abandoned: its pid is not running but the lock has no boot id or comes from another boot, or it is older than --lock-timeout (a lock whose process is provably gone from this machine is taken over without it)")
 }
 
