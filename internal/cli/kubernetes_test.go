@@ -524,8 +524,24 @@ units: {
 	allRun(t, c, nss["staging"], "stack", "registry.local/fragalysis-stack:1.4.0", 3)
 	allRun(t, c, nss["staging"], "frontend", "registry.local/fragalysis-frontend:1.4.0", 2)
 
+	// Rolling the stack back opens a pull request that makes the state say
+	// what runs, and 1.4.0 is remembered as failed: the next apply leaves
+	// the stack alone until --retry-failed.
+	out := h.mustRun(0, "rollback", "staging", "stack", "--to", "1.3.0", "--pr", "--repo", url, "--ref", "main")
+	if prs := h.gh.PullRequests(); !strings.Contains(out, "Pull request #") || len(prs) != 1 || !strings.Contains(prs[0].Body, "1.3.0") {
+		t.Errorf("rollback --pr: %s\npull requests: %+v", out, prs)
+	}
+	allRun(t, c, nss["staging"], "stack", "registry.local/fragalysis-stack:1.3.0", 3)
+	code, out, stderr := h.run("apply", "staging", "--repo", url, "--ref", "main")
+	if code != ExitFailure || !strings.Contains(out, "1.4.0 failed at 2026-11-22T12:00:00Z and was rolled back; change the desired version to retry, or --retry-failed") {
+		t.Errorf("apply after the rollback: exit %d, want 1 and the failed version remembered\n%s%s", code, out, stderr)
+	}
+	allRun(t, c, nss["staging"], "stack", "registry.local/fragalysis-stack:1.3.0", 3)
+	kubeMust(t, h, 0, "apply", "staging", "--repo", url, "--ref", "main", "--retry-failed")
+	allRun(t, c, nss["staging"], "stack", "registry.local/fragalysis-stack:1.4.0", 3)
+
 	// Production takes semver tags only.
-	code, _, stderr := h.run("apply", "production", "--repo", url, "--ref", "main")
+	code, _, stderr = h.run("apply", "production", "--repo", url, "--ref", "main")
 	if code != ExitFailure || !strings.Contains(stderr, "environment production refuses branch main") {
 		t.Errorf("apply production from main: exit %d, stderr %q; want a refusal", code, stderr)
 	}
@@ -547,7 +563,7 @@ units: {
 	if err := os.Rename(kubeconfig, kubeconfig+".away"); err != nil {
 		t.Fatal(err)
 	}
-	out := h.mustRun(0, "plan", "production", "--repo", url, "--from-status", "--detailed-exitcode")
+	out = h.mustRun(0, "plan", "production", "--repo", url, "--from-status", "--detailed-exitcode")
 	if !strings.Contains(out, "No changes") {
 		t.Errorf("plan --from-status without the cluster's credentials:\n%s", out)
 	}
