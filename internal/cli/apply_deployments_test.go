@@ -169,4 +169,20 @@ func TestApplyDeploymentsRefused(t *testing.T) {
 	if !strings.Contains(stderr, "deployment staging/api failed") || strings.Contains(stderr, "ghp_not_a_token") {
 		t.Errorf("stderr:\n%s", stderr)
 	}
+
+	// GITHUB_TOKEN in a workflow that does not grant deployments: write.
+	h.gh.AddAppTokenWithout("ghs_actions_token_without_deployments_0", "github-actions[bot]", "deployments")
+	h.env["GITHUB_TOKEN"] = "ghs_actions_token_without_deployments_0"
+	h.git.Commit("state", "main", "api 1.1.0", map[string]string{"environments/staging/env.cue": deploymentsEnvCUE("1.1.0", "2.0.0", "")})
+	code, out, stderr = h.run("apply", "staging", "--repo", h.git.URL("state"), "-o", "json")
+	if code != 0 {
+		t.Fatalf("apply without deployments: write: exit %d\n%s", code, stderr)
+	}
+	r, _ = reportOf(published(t, out), "deployment", "staging/api")
+	if r.Outcome != "failed" || !strings.Contains(r.Error, "403") || !strings.Contains(r.Error, "(the token needs deployments: write)") {
+		t.Errorf("report = %+v, want failed with GitHub's 403 and the permission it needs", r)
+	}
+	if n := len(h.gh.Deployments()); n != 0 {
+		t.Errorf("%d deployments recorded with refused tokens", n)
+	}
 }

@@ -83,7 +83,7 @@ func (g *GitHub) CreateDeployment(ctx context.Context, d Deployment) (int64, err
 		return resp, err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("create deployment of %s to %s in %s/%s: %w", shortRef(d.Ref), d.Environment, g.owner, g.repo, err)
+		return 0, fmt.Errorf("create deployment of %s to %s in %s/%s%s: %w", shortRef(d.Ref), d.Environment, g.owner, g.repo, needs(err, "deployments: write"), err)
 	}
 	if resp != nil && resp.StatusCode == http.StatusAccepted || dep.GetID() == 0 {
 		// 202: GitHub merged the default branch instead; never asked for.
@@ -114,7 +114,7 @@ func (g *GitHub) SetDeploymentStatus(ctx context.Context, id int64, s Deployment
 		return resp, err
 	})
 	if err != nil {
-		return fmt.Errorf("set deployment %d %s in %s/%s: %w", id, s.State, g.owner, g.repo, err)
+		return fmt.Errorf("set deployment %d %s in %s/%s%s: %w", id, s.State, g.owner, g.repo, needs(err, "deployments: write"), err)
 	}
 	return nil
 }
@@ -145,7 +145,7 @@ func (g *GitHub) SetCommitStatus(ctx context.Context, sha string, s CommitStatus
 		return resp, err
 	})
 	if err != nil {
-		return fmt.Errorf("set status %s of %s in %s/%s: %w", s.Context, shortRef(sha), g.owner, g.repo, err)
+		return fmt.Errorf("set status %s of %s in %s/%s%s: %w", s.Context, shortRef(sha), g.owner, g.repo, needs(err, "statuses: write"), err)
 	}
 	return nil
 }
@@ -200,7 +200,7 @@ func (g *GitHub) EnsureRelease(ctx context.Context, r Release) (Release, bool, e
 		return resp, err
 	})
 	if err != nil {
-		return Release{}, false, fmt.Errorf("create release %s in %s/%s: %w", r.Tag, g.owner, g.repo, err)
+		return Release{}, false, fmt.Errorf("create release %s in %s/%s%s: %w", r.Tag, g.owner, g.repo, needs(err, "contents: write"), err)
 	}
 	r.URL = rel.GetHTMLURL()
 	g.log.Debug("created release", "repo", g.owner+"/"+g.repo, "tag", r.Tag)
@@ -209,6 +209,14 @@ func (g *GitHub) EnsureRelease(ctx context.Context, r Release) (Release, bool, e
 
 // Repository is owner/repo.
 func (g *GitHub) Repository() string { return g.owner + "/" + g.repo }
+
+// needs names the permission a refused call lacks, for the message.
+func needs(err error, permission string) string {
+	if errors.Is(err, ErrForbidden) {
+		return " (the token needs " + permission + ")"
+	}
+	return ""
+}
 
 func shortRef(ref string) string {
 	if len(ref) == 40 {

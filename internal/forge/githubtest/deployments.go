@@ -118,6 +118,26 @@ func init() {
 	)
 }
 
+// AddAppTokenWithout makes the server accept token as a GitHub App
+// installation token of login that lacks the permissions named
+// ("deployments", "statuses", "contents"): the calls that need one answer
+// 403 "Resource not accessible by integration", as GITHUB_TOKEN's do in
+// a workflow whose permissions do not grant them.
+func (s *Server) AddAppTokenWithout(token, login string, permissions ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokens[token] = identity{login: login, app: true, without: permissions}
+}
+
+// denied answers 403 when who lacks permission.
+func denied(w *recorder, who identity, permission string) bool {
+	if slices.Contains(who.without, permission) {
+		writeError(w, http.StatusForbidden, "Resource not accessible by integration", nil)
+		return true
+	}
+	return false
+}
+
 // Deployments returns every deployment, in creation order.
 func (s *Server) Deployments() []Deployment {
 	s.mu.Lock()
@@ -148,6 +168,9 @@ var deploymentStates = []string{"error", "failure", "inactive", "in_progress", "
 var commitStates = []string{"error", "failure", "pending", "success"}
 
 func (s *Server) createDeployment(w *recorder, r *http.Request, who identity, _ int64) {
+	if denied(w, who, "deployments") {
+		return
+	}
 	var in struct {
 		Ref, Task, Environment, Description *string
 		AutoMerge, Transient, Production    *bool
@@ -206,6 +229,9 @@ func (s *Server) createDeployment(w *recorder, r *http.Request, who identity, _ 
 }
 
 func (s *Server) createDeploymentStatus(w *recorder, r *http.Request, who identity, id int64) {
+	if denied(w, who, "deployments") {
+		return
+	}
 	var in struct {
 		State, TargetURL, LogURL, Description, Environment, EnvironmentURL *string
 		AutoInactive                                                       *bool
@@ -279,6 +305,9 @@ func (s *Server) deploymentJSON(r *http.Request, d *Deployment) map[string]any {
 }
 
 func (s *Server) createCommitStatus(w *recorder, r *http.Request, who identity, _ int64) {
+	if denied(w, who, "statuses") {
+		return
+	}
 	sha := commitStatusRE.FindStringSubmatch(strings.TrimPrefix(r.URL.Path, "/api/v3"))[3]
 	var in struct{ State, TargetURL, Description, Context *string }
 	if !decode(w, r, fields{"state": &in.State, "target_url": &in.TargetURL, "description": &in.Description, "context": &in.Context}) {
@@ -316,7 +345,10 @@ func (s *Server) createCommitStatus(w *recorder, r *http.Request, who identity, 
 		"target_url": c.TargetURL, "creator": map[string]any{"login": who.login}, "url": fmt.Sprintf("%s/statuses/%s", s.apiBase(r), sha)})
 }
 
-func (s *Server) createRelease(w *recorder, r *http.Request, _ identity, _ int64) {
+func (s *Server) createRelease(w *recorder, r *http.Request, who identity, _ int64) {
+	if denied(w, who, "contents") {
+		return
+	}
 	var in struct {
 		TagName, TargetCommitish, Name, Body, MakeLatest *string
 		Draft, Prerelease, GenerateReleaseNotes          *bool

@@ -148,6 +148,8 @@ type identity struct {
 	login string
 	// app is a GitHub App installation token: GET /user refuses it.
 	app bool
+	// without are the permissions the token lacks (AddAppTokenWithout).
+	without []string
 }
 
 // AddUser makes the server accept token as the personal token of login.
