@@ -176,6 +176,10 @@ func TestApplyLockWaitLocalClone(t *testing.T) {
 	second, secondErr := startApply(t, r.h, "apply", "dev", "--repo", clone, "--ref", "main", "--lock-wait", "2m")
 	waitForWaiting(t, secondErr)
 	b := r.commit(`branch: "main"`, "2.0.0")
+	// An edit left in the job's working tree is not what origin holds.
+	if err := os.WriteFile(filepath.Join(clone, "environments/dev/extra.cue"), []byte("package gearshift\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	r.release()
 
 	if code, out, errOut := first(); code != 0 {
@@ -189,11 +193,18 @@ func TestApplyLockWaitLocalClone(t *testing.T) {
 	if !strings.Contains(errOut, want) {
 		t.Errorf("second apply's stderr:\n%s\nwant the note %q", errOut, want)
 	}
+	wantNote := "the lock was held: the uncommitted changes of " + clone + " (environments/dev/extra.cue) are not deployed: planning from branch main of " + r.h.git.URL("state")
+	if !strings.Contains(errOut, wantNote) {
+		t.Errorf("second apply's stderr:\n%s\nwant the note %q", errOut, wantNote)
+	}
 	if !strings.Contains(out, "1.0.0 -> 2.0.0") {
 		t.Errorf("second apply's plan is not 1.0.0 -> 2.0.0:\n%s", out)
 	}
 	if got := r.deploys(); got != "1.0.0 2.0.0" {
 		t.Errorf("deployed %q, want %q", got, "1.0.0 2.0.0")
+	}
+	if err := os.Remove(filepath.Join(clone, "environments/dev/extra.cue")); err != nil {
+		t.Error(err)
 	}
 	r.untouched(clone, a)
 }

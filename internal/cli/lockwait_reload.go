@@ -85,6 +85,10 @@ func (e *env) reloadNewest(ctx context.Context, old *state.State, names []string
 	if err != nil {
 		return nil, nil, notNewest(before, err)
 	}
+	if changed, err := before.Uncommitted(); err == nil && len(stateFiles(changed)) > 0 {
+		note(fmt.Sprintf("the lock was held: the uncommitted changes of %s (%s) are not deployed: planning from %s of %s",
+			inert.Text(before.Source), inert.Text(listSome(stateFiles(changed), 3)), describeNewest(newest), inert.Text(shown)))
+	}
 	e.co = c
 	st, err := e.loadAll(ctx, names...)
 	if err != nil {
