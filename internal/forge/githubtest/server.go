@@ -13,7 +13,8 @@
 // description (github/rest-api-description, api.github.com.2026-03-10.yaml:
 // pulls/create, pulls/update, pulls/list, issues/create-comment,
 // issues/update-comment, issues/list-comments, users/get-authenticated)
-// and its documented behaviour:
+// and its documented behaviour (deployments, deployment and commit
+// statuses and releases are described in deployments.go):
 //
 //   - 400 for an X-GitHub-Api-Version other than the supported ones
 //     (2022-11-28, 2026-03-10; none means 2022-11-28);
