@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/gearshift-dev/gearshift/internal/apply"
+	"github.com/gearshift-dev/gearshift/internal/forge"
+	"github.com/gearshift-dev/gearshift/internal/forge/githubtest"
 	"github.com/gearshift-dev/gearshift/internal/gitops"
 	"github.com/gearshift-dev/gearshift/internal/release"
 	"github.com/gearshift-dev/gearshift/internal/state"
@@ -123,5 +125,45 @@ func TestNotDone(t *testing.T) {
 		if len(reps) != 1 || reps[0].Outcome != release.Skipped {
 			t.Errorf("%+v: %+v, want skipped", res, reps)
 		}
+	}
+}
+
+// TestSourceGitHubRelease: a unit's release tag in its source, and the
+// GitHub release of it in the source's GitHub repository, whose notes
+// list the version, its checksum and its artifact.
+func TestSourceGitHubRelease(t *testing.T) {
+	srv := gitserver.New(t, token)
+	src := srv.CreateRepo("gn3", "main", map[string]string{"g": "y"})
+	srv.AnnotatedTag("gn3", "v0.0.12", "main", "0.0.12")
+	gh := githubtest.New(t, "genenetwork", "genenetwork3", "ghs_RELEASEapiTOKEN0123")
+	gh.TagExists = func(tag string) bool { return srv.Head("gn3", "refs/tags/"+tag) == src }
+	env := &state.Environment{Name: "production", Units: map[string]*state.Unit{"gn3": {
+		Name: "gn3", Version: "0.0.12",
+		Artifact: &state.Artifact{Source: "https://user:pw@ci.example.org/gn3-{version}.tar.gz?sig=x", Checksum: "sha256:" + strings.Repeat("0f", 32)},
+		Track:    &state.Track{Source: srv.URL("gn3")},
+		Release: &state.Release{Repository: state.ReleaseSource, Ref: "v{version}", Tag: "gn3-v{version}-{commit}-{date}",
+			GitHubRelease: &state.GitHubRelease{Repository: "genenetwork/genenetwork3"}},
+	}}}
+	var asked []string
+	in := release.Input{Env: env, Result: &apply.EnvResult{Name: "production", Run: "r1"}, Auth: gitops.Auth{Token: token, Hosts: []string{"127.0.0.1"}}, Now: now,
+		GitHub: func(repo string) (release.Publisher, error) {
+			asked = append(asked, repo)
+			return forge.NewGitHub("genenetwork", "genenetwork3", "ghs_RELEASEapiTOKEN0123", forge.WithBaseURL(gh.URL))
+		}}
+	reps := release.Publish(context.Background(), in)
+	tag := "gn3-v0.0.12-" + src[:8] + "-20261122"
+	if len(reps) != 2 || reps[0].Name != tag || reps[0].Outcome != release.Created || reps[1].Kind != release.KindGitHubRelease || reps[1].Outcome != release.Created {
+		t.Fatalf("reports = %+v", reps)
+	}
+	if len(asked) != 1 || asked[0] != "genenetwork/genenetwork3" {
+		t.Errorf("GitHub asked for %q", asked)
+	}
+	rels := gh.Releases()
+	if len(rels) != 1 || rels[0].Tag != tag || rels[0].Name != tag {
+		t.Fatalf("releases = %+v", rels)
+	}
+	want := "| gn3 | `0.0.12` | `sha256:" + strings.Repeat("0f", 32) + "` | [gn3-0.0.12.tar.gz](https://ci.example.org/gn3-0.0.12.tar.gz) |"
+	if !strings.Contains(rels[0].Body, want) || strings.Contains(rels[0].Body, "pw@") || strings.Contains(rels[0].Body, "sig=") {
+		t.Errorf("notes do not list the artifact without its credentials:\n%s", rels[0].Body)
 	}
 }
