@@ -172,6 +172,32 @@ func TestKubernetesCLI(t *testing.T) {
 	t.Run("Lifecycle", func(t *testing.T) { testKubeLifecycle(t, c) })
 	t.Run("DependsOnHost", func(t *testing.T) { testKubeHostDependencies(t, c) })
 	t.Run("BadInput", func(t *testing.T) { testKubeBadInput(t, c) })
+	t.Run("Prune", func(t *testing.T) { testKubePrune(t, c) })
+}
+
+// testKubePrune: a unit no longer declared, in an environment that
+// prunes, is scaled to zero (gearshift did not create its workload, so it
+// does not delete it) and is no longer in the inventory.
+func testKubePrune(t *testing.T, c *kubetest.Cluster) {
+	ctx := context.Background()
+	f := newKubeFixture(t, c)
+	createKubeDeployment(t, c, f.ns, "web", "registry.local/web:1.0", 1, 600)
+	createKubeDeployment(t, c, f.ns, "old", "registry.local/old:1.0", 2, 600)
+	f.write("environments/dev/env.cue", strings.Replace(f.envCUE(c.Kubeconfig), "\tdeployFrom:", "\tpolicies: prune: true\n\tdeployFrom:", 1))
+	f.write("environments/dev/units.cue", "package gearshift\n\nunits: web: {kind: \"gear\", version: \"1.1\", target: \"k8s\"}\nunits: old: {kind: \"gear\", version: \"1.1\", target: \"k8s\"}\n")
+	f.must(0, "apply", "dev")
+	f.write("environments/dev/units.cue", webUnit("1.1"))
+	out, _ := f.must(2, "plan", "dev", "--detailed-exitcode")
+	if !strings.Contains(out, "prune") || !strings.Contains(out, "old") {
+		t.Errorf("plan without unit old:\n%s", out)
+	}
+	f.must(0, "apply", "dev")
+	d, err := c.Client.AppsV1().Deployments(f.ns).Get(ctx, "old", metav1.GetOptions{})
+	if err != nil || *d.Spec.Replicas != 0 || d.Labels["gearshift.dev/unit"] != "" {
+		t.Fatalf("pruned deployment: %v, replicas %d, labels %v", err, *d.Spec.Replicas, d.Labels)
+	}
+	waitKube(t, "old's pods gone", func() bool { return len(podImages(t, c, f.ns, "old")) == 0 })
+	f.must(0, "plan", "dev", "--detailed-exitcode")
 }
 
 func webUnit(version string) string {
