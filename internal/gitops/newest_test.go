@@ -1,7 +1,9 @@
 package gitops
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -159,5 +161,40 @@ func TestCheckoutOriginAndContains(t *testing.T) {
 	}
 	if _, err := c.OriginURL(); !errors.Is(err, ErrNoOrigin) {
 		t.Errorf("OriginURL without a remote: %v, want ErrNoOrigin", err)
+	}
+}
+
+// BenchmarkNewestRef is what an apply that waited for the lock asks the
+// state repository before it plans, on the local git server: a branch's
+// tip, and the newest of 2,000 release tags (with 2,000 other tags) for a
+// tag pattern. requests/op is HTTP round trips (one listing each).
+func BenchmarkNewestRef(b *testing.B) {
+	srv, auth := newServer(b)
+	srv.CreateRepo("state", "main", map[string]string{"a": "1"})
+	var tags []string
+	for i := range 2000 {
+		tags = append(tags, fmt.Sprintf("v1.%d.%d-rel", i/100, i%100), fmt.Sprintf("build-%d", i))
+	}
+	srv.Tags("state", "main", tags...)
+	ctx := context.Background()
+	for _, bc := range []struct {
+		name     string
+		branch   string
+		patterns []string
+		want     string
+	}{
+		{"branch", "main", nil, "main"},
+		{"tag-of-4000", "", []string{`^v[0-9]+\.[0-9]+\.[0-9]+-rel$`}, "v1.19.99-rel"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			start := srv.Requests()
+			for range b.N {
+				n, err := NewestRef(ctx, srv.URL("state"), auth, bc.branch, bc.patterns)
+				if err != nil || n.Ref != bc.want {
+					b.Fatalf("NewestRef = %+v, %v; want %s", n, err, bc.want)
+				}
+			}
+			b.ReportMetric(float64(srv.Requests()-start)/float64(b.N), "requests/op")
+		})
 	}
 }
