@@ -236,6 +236,9 @@ func (d *Driver) Rollback(ctx context.Context, env *state.Environment, u *state.
 	cur := d.versionOf(u, c.Image)
 	res := driver.DeployResult{ReleaseID: c.Image, Version: cur, Previous: &driver.Release{ID: c.Image, Version: cur}}
 	event := events(driver.EventsFrom(ctx), ref)
+	if w.Paused {
+		return res, d.wrap(u, fmt.Errorf("%s is paused (spec.paused): resume it before gearshift rolls it back", ref))
+	}
 	var img, version string
 	switch {
 	case toVersion == "" && w.Annotations[AnnRolledBack] == "true":
@@ -251,9 +254,6 @@ func (d *Driver) Rollback(ctx context.Context, env *state.Environment, u *state.
 		version, img = toVersion, w.Annotations[AnnPreviousImage]
 	default:
 		version, img = toVersion, d.image(u, c.Image, toVersion)
-	}
-	if w.Paused {
-		return res, d.wrap(u, fmt.Errorf("%s is paused (spec.paused): resume it before gearshift rolls it back", ref))
 	}
 	ch := &change{w: w, ref: ref, from: c.Image, verb: "rollback", o: d.owned(u, w, c.Name)}
 	ch.o.Image = img

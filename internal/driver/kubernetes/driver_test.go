@@ -2,6 +2,7 @@ package kubernetes
 
 import (
 	"context"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -36,6 +37,44 @@ func TestKubernetes(t *testing.T) {
 	t.Run("InventoryPrune", func(t *testing.T) { testInventoryPrune(t, c) })
 	t.Run("BadInput", func(t *testing.T) { testBadInput(t, c) })
 	t.Run("DaemonSet", func(t *testing.T) { testDaemonSet(t, c) })
+	t.Run("Paused", func(t *testing.T) { testPaused(t, c) })
+}
+
+// testPaused: a paused rollout (kubectl rollout pause) is observed
+// unhealthy, and gearshift neither deploys nor rolls back until it is
+// resumed: nothing changes.
+func testPaused(t *testing.T, c *kubetest.Cluster) {
+	ctx := context.Background()
+	ns := c.Namespace(t)
+	createDeployment(t, c, ns, "web", "registry.local/web:1.0", 1, 600)
+	tgt := &state.KubernetesTarget{Kubeconfig: c.Kubeconfig, Namespace: ns}
+	u := &state.Unit{Name: "web", Version: "1.1", Target: "k8s"}
+	env := testEnv("k8s", tgt, u)
+	d := NewPool("").Driver("k8s", tgt, func() time.Time { return t0 })
+	if _, err := d.Deploy(ctx, driver.DeployRequest{Env: env, Unit: u, Now: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Client.AppsV1().Deployments(ns).Patch(ctx, "web", types.StrategicMergePatchType, []byte(`{"spec":{"paused":true}}`), metav1.PatchOptions{FieldManager: "kubectl-rollout"}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := c.Client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+	d = NewPool("").Driver("k8s", tgt, func() time.Time { return t0 })
+	if obs := d.Observe(ctx, env, u); obs.Health != driver.HealthUnhealthy || !strings.HasPrefix(obs.HealthDetail, "rollout paused") {
+		t.Errorf("observation of a paused rollout: %+v", obs)
+	}
+	u.Version = "1.2"
+	if _, err := d.Deploy(ctx, driver.DeployRequest{Env: env, Unit: u, Now: t0}); err == nil || !strings.Contains(err.Error(), "deployment "+ns+"/web is paused (spec.paused): resume it") {
+		t.Errorf("deploy of a paused deployment: %v", err)
+	}
+	if _, err := d.Rollback(ctx, env, u, ""); err == nil || !strings.Contains(err.Error(), "is paused") {
+		t.Errorf("rollback of a paused deployment: %v", err)
+	}
+	// The controller writes the status of a paused deployment (its
+	// condition), so the spec and the metadata are compared.
+	after, _ := c.Client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+	if after.Generation != before.Generation || !maps.Equal(after.Annotations, before.Annotations) || !maps.Equal(after.Labels, before.Labels) {
+		t.Errorf("the paused deployment changed: generation %d -> %d, annotations %v -> %v", before.Generation, after.Generation, before.Annotations, after.Annotations)
+	}
 }
 
 func testDeployment(t *testing.T, c *kubetest.Cluster) {

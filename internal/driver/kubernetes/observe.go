@@ -2,6 +2,7 @@ package kubernetes
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -34,6 +35,19 @@ const listPage = 500
 // back to one Get.
 func (c *client) cached(ctx context.Context, k kind, ns, name string) (workload, error) {
 	key := listKey{ns, k.name}
+	for {
+		w, err := c.cachedOnce(ctx, k, key, name)
+		// The List was made under another unit's context, which ended:
+		// this unit lists again if its own has time left.
+		if err != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) && ctx.Err() == nil {
+			continue
+		}
+		return w, err
+	}
+}
+
+func (c *client) cachedOnce(ctx context.Context, k kind, key listKey, name string) (workload, error) {
+	ns := key.namespace
 	c.mu.Lock()
 	e, ok := c.lists[key]
 	if !ok {
