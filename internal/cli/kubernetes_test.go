@@ -19,6 +19,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/gearshift-dev/gearshift/internal/state/statetest"
 	"github.com/gearshift-dev/gearshift/internal/testutil/kubetest"
@@ -377,6 +378,18 @@ func testKubeBadInput(t *testing.T, c *kubetest.Cluster) {
 		Subjects: []rbacv1.Subject{{Kind: "User", Name: "bob", APIGroup: "rbac.authorization.k8s.io"}}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	var tokens []string
+	for _, kc := range []string{c.Kubeconfig, alice, bob} {
+		cfg, err := clientcmd.LoadFromFile(kc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range cfg.AuthInfos {
+			if a.Token != "" {
+				tokens = append(tokens, a.Token)
+			}
+		}
+	}
 	target := func(extra string) string {
 		return fmt.Sprintf("package gearshift\n\nenvironment: {name: \"dev\", deployFrom: branch: \"main\", targets: k8s: kubernetes: {namespace: %q, %s}}\n", f.ns, extra)
 	}
@@ -396,6 +409,15 @@ func testKubeBadInput(t *testing.T, c *kubetest.Cluster) {
 			code, out, errOut := f.run("apply", "dev")
 			if code != ExitFailure || !strings.Contains(out+errOut, tc.want) {
 				t.Errorf("apply: exit %d, want 1 and %q\nstdout:\n%s\nstderr:\n%s", code, tc.want, out, errOut)
+			}
+			pcode, pout, perr := f.run("plan", "dev", "-o", "json")
+			if tc.name != "forbidden to patch" && (pcode != ExitFailure || !strings.Contains(pout, strings.ReplaceAll(tc.want, `"`, `\"`))) {
+				t.Errorf("plan: exit %d, want 1 and %q\nstdout:\n%s\nstderr:\n%s", pcode, tc.want, pout, perr)
+			}
+			for _, tok := range tokens {
+				if strings.Contains(out+errOut+pout+perr, tok) {
+					t.Errorf("a kubeconfig's token was printed")
+				}
 			}
 			after, _ := c.Client.AppsV1().Deployments(f.ns).Get(ctx, "web", metav1.GetOptions{})
 			if after.ResourceVersion != before.ResourceVersion {

@@ -2,7 +2,11 @@ package kubernetes
 
 import (
 	"context"
+	"fmt"
 	"maps"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"os"
 	"slices"
 	"strings"
@@ -38,6 +42,41 @@ func TestKubernetes(t *testing.T) {
 	t.Run("BadInput", func(t *testing.T) { testBadInput(t, c) })
 	t.Run("DaemonSet", func(t *testing.T) { testDaemonSet(t, c) })
 	t.Run("Paused", func(t *testing.T) { testPaused(t, c) })
+	t.Run("HealthCheck", func(t *testing.T) { testHealthCheck(t, c) })
+}
+
+// testHealthCheck: after the rollout, a unit's health.http is probed from
+// outside until it passes or its timeout; a failing check fails the
+// deploy (and apply rolls back).
+func testHealthCheck(t *testing.T, c *kubetest.Cluster) {
+	ctx := context.Background()
+	ns := c.Namespace(t)
+	createDeployment(t, c, ns, "web", "registry.local/web:1.0", 1, 600)
+	var healthy atomic.Bool
+	var probes atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		probes.Add(1)
+		if !healthy.Load() {
+			http.Error(w, "starting", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	}))
+	defer srv.Close()
+	tgt := &state.KubernetesTarget{Kubeconfig: c.Kubeconfig, Namespace: ns}
+	u := &state.Unit{Name: "web", Version: "1.1", Target: "k8s", Health: &state.Health{
+		HTTP: &state.HTTPCheck{URL: srv.URL + "/health", Status: 200, Body: "ok"}, Timeout: state.Duration{Duration: 2 * time.Second}, Interval: state.Duration{Duration: 100 * time.Millisecond}}}
+	env := testEnv("k8s", tgt, u)
+	d := NewPool("").Driver("k8s", tgt, func() time.Time { return t0 })
+	_, err := d.Deploy(ctx, driver.DeployRequest{Env: env, Unit: u, Now: t0})
+	if err == nil || !strings.Contains(err.Error(), "unit web on kubernetes target k8s: health check: ") || probes.Load() < 2 {
+		t.Errorf("deploy with a failing health check: %v (%d probes)", err, probes.Load())
+	}
+	healthy.Store(true)
+	u.Version = "1.2"
+	if _, err := d.Deploy(ctx, driver.DeployRequest{Env: env, Unit: u, Now: t0}); err != nil {
+		t.Errorf("deploy with a passing health check: %v", err)
+	}
 }
 
 // testPaused: a paused rollout (kubectl rollout pause) is observed
