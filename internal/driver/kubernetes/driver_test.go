@@ -6,10 +6,10 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
-	"sync/atomic"
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
