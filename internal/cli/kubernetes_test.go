@@ -207,7 +207,7 @@ func webUnit(version string) string {
 
 func testKubeLifecycle(t *testing.T, c *kubetest.Cluster) {
 	f := newKubeFixture(t, c)
-	createKubeDeployment(t, c, f.ns, "web", "registry.local/web:1.0", 2, 3)
+	createKubeDeployment(t, c, f.ns, "web", "registry.local/web:1.0", 2, 6)
 	f.write("environments/dev/env.cue", f.envCUE(c.Kubeconfig))
 	f.write("environments/dev/units.cue", webUnit("1.1"))
 	ctx := context.Background()

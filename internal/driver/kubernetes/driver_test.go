@@ -65,7 +65,7 @@ func testHealthCheck(t *testing.T, c *kubetest.Cluster) {
 	defer srv.Close()
 	tgt := &state.KubernetesTarget{Kubeconfig: c.Kubeconfig, Namespace: ns}
 	u := &state.Unit{Name: "web", Version: "1.1", Target: "k8s", Health: &state.Health{
-		HTTP: &state.HTTPCheck{URL: srv.URL + "/health", Status: 200, Body: "ok"}, Timeout: state.Duration{Duration: 2 * time.Second}, Interval: state.Duration{Duration: 100 * time.Millisecond}}}
+		HTTP: &state.HTTPCheck{URL: srv.URL + "/health", Status: 200, Body: "ok"}, Timeout: state.Duration{Duration: 6 * time.Second}, Interval: state.Duration{Duration: 100 * time.Millisecond}}}
 	env := testEnv("k8s", tgt, u)
 	d := NewPool("").Driver("k8s", tgt, func() time.Time { return t0 })
 	_, err := d.Deploy(ctx, driver.DeployRequest{Env: env, Unit: u, Now: t0})
@@ -323,7 +323,7 @@ func podUIDs(t *testing.T, c *kubetest.Cluster, ns, app string) []string {
 func testBadImageDeployment(t *testing.T, c *kubetest.Cluster) {
 	ctx := context.Background()
 	ns := c.Namespace(t)
-	createDeployment(t, c, ns, "api", "registry.local/api:1.0", 2, 3)
+	createDeployment(t, c, ns, "api", "registry.local/api:1.0", 2, 6)
 	tgt := &state.KubernetesTarget{Kubeconfig: c.Kubeconfig, Namespace: ns}
 	u := &state.Unit{Name: "api", Version: "bad-1.1", Target: "k8s"}
 	env := testEnv("k8s", tgt, u)
@@ -372,6 +372,8 @@ func testBadImageStatefulSet(t *testing.T, c *kubetest.Cluster) {
 	if obs := d.Observe(ctx, env, u); obs.Health != driver.HealthUnhealthy || !strings.Contains(obs.HealthDetail, "rollout not finished 4s after it began") {
 		t.Errorf("observation of the stuck rollout: %+v", obs)
 	}
+	// The rollback's own rollout has time enough on a loaded machine.
+	tgt.RolloutTimeout = state.Duration{Duration: 2 * time.Minute}
 	if _, err := d.Rollback(ctx, env, u, ""); err != nil {
 		t.Fatalf("rollback: %v", err)
 	}
