@@ -174,6 +174,31 @@ func TestKubernetesCLI(t *testing.T) {
 	t.Run("DependsOnHost", func(t *testing.T) { testKubeHostDependencies(t, c) })
 	t.Run("BadInput", func(t *testing.T) { testKubeBadInput(t, c) })
 	t.Run("Prune", func(t *testing.T) { testKubePrune(t, c) })
+	t.Run("BadImageStatefulSet", func(t *testing.T) { testKubeBadStatefulSet(t, c) })
+}
+
+// testKubeBadStatefulSet: the stack's new image never becomes ready.
+// Nothing in the cluster says so; gearshift's deadline does: apply fails
+// loudly (exit 1), rolls the StatefulSet back (deleting the stuck pod of
+// the failed revision) and the previous image runs on every pod again.
+func testKubeBadStatefulSet(t *testing.T, c *kubetest.Cluster) {
+	f := newKubeFixture(t, c)
+	createKubeStatefulSet(t, c, f.ns, "stack", "registry.local/stack:1.0", 3)
+	f.write("environments/dev/env.cue", strings.Replace(f.envCUE(c.Kubeconfig), `workload: "StatefulSet", rolloutTimeout: "60s"`, `workload: "StatefulSet", rolloutTimeout: "8s"`, 1))
+	f.write("environments/dev/units.cue", "package gearshift\n\nunits: stack: {kind: \"stack\", version: \"bad-1.1\", target: \"sts\"}\n")
+	code, out, errOut := f.run("apply", "dev")
+	for _, want := range []string{"rollout not finished after 8s", "gearshift: dev stack: rolled-back", "deleting pod stack-2 of the failed revision (not ready)"} {
+		if !strings.Contains(out+errOut, want) {
+			t.Errorf("apply of a bad stack: no %q", want)
+		}
+	}
+	if code != ExitFailure {
+		t.Errorf("apply of a bad stack: exit %d, want 1", code)
+	}
+	if t.Failed() {
+		t.Logf("stdout:\n%s\nstderr:\n%s", out, errOut)
+	}
+	allRun(t, c, f.ns, "stack", "registry.local/stack:1.0", 3)
 }
 
 // testKubePrune: a unit no longer declared, in an environment that
