@@ -1,6 +1,8 @@
 package kubernetes
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/gearshift-dev/gearshift/internal/state"
@@ -65,6 +67,24 @@ func TestDiffObjects(t *testing.T) {
 	for i := range want {
 		if got[i] != want[i] {
 			t.Errorf("line %d = %q, want %q", i, got[i], want[i])
+		}
+	}
+}
+
+func TestKubeconfigPath(t *testing.T) {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := NewPool("/srv/state")
+	for in, want := range map[string]string{
+		"":                   "",
+		"clusters/prod.yaml": "/srv/state/clusters/prod.yaml",
+		"/etc/kube/config":   "/etc/kube/config",
+		"~/.kube/config":     filepath.Join(home, ".kube/config"),
+	} {
+		if got := p.kubeconfigPath(in); got != want {
+			t.Errorf("kubeconfigPath(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
