@@ -3,6 +3,7 @@ package kubernetes
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/gearshift-dev/gearshift/internal/state"
@@ -86,5 +87,33 @@ func TestKubeconfigPath(t *testing.T) {
 		if got := p.kubeconfigPath(in); got != want {
 			t.Errorf("kubeconfigPath(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestExecPluginRefused: a kubeconfig whose user runs an exec credential
+// plugin is refused before anything runs (the plugin would get
+// gearshift's environment).
+func TestExecPluginRefused(t *testing.T) {
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "ran")
+	kc := filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(kc, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {exec: {apiVersion: client.authentication.k8s.io/v1, command: touch, args: [`+marker+`], interactiveMode: Never}}}]
+contexts: [{name: eks, context: {cluster: c, user: u}}]
+current-context: eks
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tgt := &state.KubernetesTarget{Kubeconfig: kc, Namespace: "default"}
+	u := &state.Unit{Name: "web", Version: "1", Target: "k8s"}
+	obs := NewPool("").Driver("k8s", tgt, nil).Observe(t.Context(), testEnv("k8s", tgt, u), u)
+	want := "unit web on kubernetes target k8s: kubeconfig " + kc + `: the user of context "eks" gets credentials from an exec plugin (touch), which gearshift does not run`
+	if !strings.HasPrefix(obs.Error, want) {
+		t.Errorf("observe with an exec plugin:\n%s\nwant\n%s", obs.Error, want)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("the exec plugin ran")
 	}
 }

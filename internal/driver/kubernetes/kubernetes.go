@@ -186,7 +186,23 @@ func restConfig(kubeconfig, context string) (*rest.Config, error) {
 		}
 		return nil, fmt.Errorf("kubeconfig %s: %w", orDefault(kubeconfig), err)
 	}
+	if cfg.ExecProvider != nil {
+		// client-go runs the plugin with gearshift's whole environment
+		// (its tokens included) and offers no way to narrow it.
+		return nil, fmt.Errorf("kubeconfig %s: the user of context %q gets credentials from an exec plugin (%s), which gearshift does not run: "+
+			"it would see gearshift's environment; use a token file or a client certificate, or in-cluster credentials", orDefault(kubeconfig), contextName(cc, context), cfg.ExecProvider.Command)
+	}
 	return cfg, nil
+}
+
+func contextName(cc clientcmd.ClientConfig, context string) string {
+	if context != "" {
+		return context
+	}
+	if raw, err := cc.RawConfig(); err == nil {
+		return raw.CurrentContext
+	}
+	return ""
 }
 
 func orDefault(path string) string {
