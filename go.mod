@@ -9,6 +9,10 @@ require (
 	cuelang.org/go v0.17.1
 	// Versions with or without a leading v (x/mod/semver takes only v).
 	github.com/Masterminds/semver/v3 v3.5.0
+	// serve's status page test drives a real headless Chromium (Debian's
+	// package) over the DevTools protocol: load the page, read the DOM,
+	// take a screenshot.
+	github.com/chromedp/chromedp v0.23.0
 	// The state repository over git: clones, tags, commits, pushes.
 	github.com/go-git/go-git/v5 v5.19.3
 	// Test diffs.
@@ -23,6 +27,9 @@ require (
 	github.com/hashicorp/go-getter/v2 v2.2.5
 	// File operations of the host driver over SSH.
 	github.com/pkg/sftp v1.13.12
+	// serve's metrics, in Prometheus' exposition format with its naming
+	// conventions (the library Flux and Argo CD export theirs with).
+	github.com/prometheus/client_golang v1.25.0
 	// testscript: the CLI's end-to-end tests, as CUE tests its own CLI.
 	github.com/rogpeppe/go-internal v1.16.0
 	// GitHub Actions outputs, annotations, masks and step summaries.
@@ -39,6 +46,15 @@ require (
 	go.yaml.in/yaml/v3 v3.0.5
 	// SSH with known_hosts verification for the host driver.
 	golang.org/x/crypto v0.58.0
+	// The Kubernetes driver and serve's leader election: the API types,
+	// the typed client, server-side apply, kubeconfig loading, Leases.
+	// One version, matched to the control plane the tests run
+	// (scripts/kubeenv: Kubernetes 1.37.2).
+	k8s.io/api v0.37.2
+	k8s.io/apimachinery v0.37.2
+	k8s.io/client-go v0.37.2
+	// client-go logs through klog; serve routes it into its own logger.
+	k8s.io/klog/v2 v2.140.0
 )
 
 require (
@@ -106,7 +122,6 @@ require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/chromedp/cdproto v0.159.0 // indirect
-	github.com/chromedp/chromedp v0.23.0 // indirect
 	github.com/containerd/stargz-snapshotter/estargz v0.18.2 // indirect
 	github.com/davecgh/go-spew v1.1.2-0.20180830191138-d8f796af33cc // indirect
 	github.com/emicklei/go-restful/v3 v3.13.0 // indirect
@@ -133,7 +148,6 @@ require (
 	github.com/modern-go/reflect2 v1.0.3-0.20250322232337-35a7c28c31ee // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/pmezard/go-difflib v1.0.1-0.20181226105442-5d4384ee4fb2 // indirect
-	github.com/prometheus/client_golang v1.25.0 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
@@ -144,10 +158,6 @@ require (
 	golang.org/x/time v0.15.0 // indirect
 	gopkg.in/evanphx/json-patch.v4 v4.13.0 // indirect
 	gopkg.in/inf.v0 v0.9.1 // indirect
-	k8s.io/api v0.37.2 // indirect
-	k8s.io/apimachinery v0.37.2 // indirect
-	k8s.io/client-go v0.37.2 // indirect
-	k8s.io/klog/v2 v2.140.0 // indirect
 	k8s.io/kube-openapi v0.0.0-20260721132016-d427ff9ee9ad // indirect
 	k8s.io/utils v0.0.0-20260626114624-be93311217bd // indirect
 	sigs.k8s.io/json v0.0.0-20250730193827-2d320260d730 // indirect
