@@ -177,6 +177,9 @@ func (e *env) election(f electFlags) (*serve.Election, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--leader-elect: %w", err)
 	}
+	// Two requests per environment every retry period, and the member
+	// Leases: more than client-go's default 5 per second.
+	cfg.QPS, cfg.Burst = 50, 100
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("--leader-elect: %w", err)

@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -72,23 +74,26 @@ func TestServeLeaderElection(t *testing.T) {
 
 	type replica struct {
 		name string
+		port int
 		cmd  *exec.Cmd
 		out  *testutil.SyncBuffer
 	}
 	start := func(name string) *replica {
 		dir := filepath.Join(temp, name)
-		cmd := exec.Command(bin, "serve", "--repo", git.URL("state"), "--listen", "127.0.0.1:"+strconv.Itoa(testutil.FreePort(t)),
-			"--state-dir", filepath.Join(dir, "state"), "--no-status", "--poll-interval", "1s",
+		port := testutil.FreePort(t)
+		cmd := exec.Command(bin, "serve", "--repo", git.URL("state"), "--listen", "127.0.0.1:"+strconv.Itoa(port),
+			"--state-dir", filepath.Join(dir, "state"), "--no-status", "--poll-interval", "1h",
 			"--leader-elect", "--leader-elect-namespace", ns, "--leader-elect-identity", name,
 			"--leader-elect-lease-duration", "4s", "--leader-elect-renew-deadline", "3s", "--leader-elect-retry-period", "500ms")
 		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "XDG_CACHE_HOME=" + filepath.Join(dir, "cache"),
-			"KUBECONFIG=" + cluster.Kubeconfig, "GS_TEST_STATE=" + work, "GS_REPLICA=" + name, "GEARSHIFT_PASS_ENV=GS_TEST_STATE,GS_REPLICA"}
+			"KUBECONFIG=" + cluster.Kubeconfig, "GS_TEST_STATE=" + work, "GS_REPLICA=" + name, "GEARSHIFT_PASS_ENV=GS_TEST_STATE,GS_REPLICA",
+			"GEARSHIFT_WEBHOOK_SECRET=" + electSecret}
 		out := &testutil.SyncBuffer{}
 		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		r := &replica{name: name, cmd: cmd, out: out}
+		r := &replica{name: name, port: port, cmd: cmd, out: out}
 		t.Cleanup(func() {
 			cmd.Process.Signal(syscall.SIGTERM)
 			cmd.Wait()
@@ -161,11 +166,14 @@ func TestServeLeaderElection(t *testing.T) {
 		t.Fatal(err)
 	}
 	replicas[victim].cmd.Wait()
-	changes := map[string]string{}
-	for _, e := range envs {
-		changes["environments/"+e+"/env.cue"] = electEnv(e, "1.1.0")
+	git.Commit("state", "main", "api 1.1.0 everywhere", versionAll(envs, "1.1.0"))
+	var survivors []string
+	for n := range replicas {
+		if n != victim {
+			survivors = append(survivors, n)
+		}
 	}
-	git.Commit("state", "main", "api 1.1.0 everywhere", changes)
+	slices.Sort(survivors)
 
 	var tookOver time.Duration
 	waitUntil("the others to take the killed replica's environments", 2*time.Minute, func() bool {
@@ -178,39 +186,88 @@ func TestServeLeaderElection(t *testing.T) {
 		tookOver = time.Since(killed)
 		return true
 	})
-	waitUntil("1.1.0 everywhere", 2*time.Minute, func() bool { return deployedAll("1.1.0") })
-	applied := time.Since(killed)
-
-	log := readTrim(t, filepath.Join(work, "deploys.log"))
-	for _, e := range envs {
-		var by []string
-		for _, line := range strings.Split(log, "\n") {
-			if f := strings.Fields(line); len(f) == 4 && f[0] == e && f[2] == "1.1.0" {
-				by = append(by, f[3])
+	waitUntil("its environments at 1.1.0", 2*time.Minute, func() bool {
+		for _, e := range orphans {
+			if readTrim(t, filepath.Join(work, e+"-api")) != "1.1.0" {
+				return false
 			}
 		}
-		if len(by) != 1 {
-			t.Errorf("%s: 1.1.0 deployed by %q, want exactly one replica", e, by)
-			continue
-		}
-		if slices.Contains(orphans, e) && by[0] == victim {
-			t.Errorf("%s: 1.1.0 deployed by the killed replica %s", e, victim)
+		return true
+	})
+	applied := time.Since(killed)
+	waitUntil("three environments per survivor", time.Minute, func() bool {
+		by := perReplica(holders())
+		return len(by[survivors[0]]) == 3 && len(by[survivors[1]]) == 3
+	})
+	t.Logf("kill -9 of %s (holding %v): its Leases taken over after %s, the change applied there after %s (lease duration 4s, retry period 500ms)",
+		victim, orphans, tookOver.Round(10*time.Millisecond), applied.Round(10*time.Millisecond))
+
+	// The next push's webhook reaches one survivor only, as through a
+	// Service: the environments the other leads are woken through their
+	// wake-up Leases (polling is an hour away).
+	git.Commit("state", "main", "api 1.2.0 everywhere", versionAll(envs, "1.2.0"))
+	pushed := time.Now()
+	deliverPush(t, replicas[survivors[0]].port, "refs/heads/main")
+	waitUntil("1.2.0 everywhere", 2*time.Minute, func() bool { return deployedAll("1.2.0") })
+	t.Logf("a push's webhook to %s only: 1.2.0 deployed in all six environments after %s", survivors[0], time.Since(pushed).Round(10*time.Millisecond))
+
+	// Every change was applied once, by one replica, never by the dead one
+	// after its death.
+	log := readTrim(t, filepath.Join(work, "deploys.log"))
+	for _, e := range envs {
+		for _, v := range []string{"1.1.0", "1.2.0"} {
+			var by []string
+			for _, line := range strings.Split(log, "\n") {
+				if f := strings.Fields(line); len(f) == 4 && f[0] == e && f[2] == v {
+					by = append(by, f[3])
+				}
+			}
+			// 1.1.0 reached the survivors' own environments only if
+			// a change of leader made a fresh reconcile (no webhook, no
+			// poll): at most once there.
+			ok := len(by) == 1 || (len(by) == 0 && v == "1.1.0" && !slices.Contains(orphans, e))
+			if !ok || slices.Contains(by, victim) {
+				t.Errorf("%s: %s deployed by %q, want one replica, not %s", e, v, by, victim)
+			}
 		}
 	}
-	after := perReplica(holders())
-	if len(after[victim]) != 0 || len(after) != 2 {
+	if after := perReplica(holders()); len(after[victim]) != 0 || len(after) != 2 {
 		t.Errorf("lease holders after the takeover: %v, want the two survivors only", after)
 	}
-	for r, es := range after {
-		if len(es) != 3 {
-			t.Errorf("replica %s holds %v after the takeover, want three environments", r, es)
-		}
-	}
-	t.Logf("kill -9 of %s (holding %v): its Leases taken over after %s, 1.1.0 applied everywhere after %s (lease duration 4s, retry period 500ms)",
-		victim, orphans, tookOver.Round(10*time.Millisecond), applied.Round(10*time.Millisecond))
 }
 
 func tailLines(s string, n int) string {
 	lines := strings.Split(s, "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+const electSecret = "elect-secret"
+
+func versionAll(envs []string, version string) map[string]string {
+	changes := map[string]string{}
+	for _, e := range envs {
+		changes["environments/"+e+"/env.cue"] = electEnv(e, version)
+	}
+	return changes
+}
+
+// deliverPush sends a signed push delivery to the serve on port.
+func deliverPush(t *testing.T, port int, ref string) {
+	t.Helper()
+	body := []byte(fmt.Sprintf(`{"ref":%q}`, ref))
+	req, err := http.NewRequest(http.MethodPost, "http://127.0.0.1:"+strconv.Itoa(port)+"/hook/github", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-GitHub-Event", "push")
+	req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("d-%d", time.Now().UnixNano()))
+	req.Header.Set("X-Hub-Signature-256", serve.Sign([]byte(electSecret), body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("webhook answered %d", resp.StatusCode)
+	}
 }

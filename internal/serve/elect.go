@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/klog/v2"
 )
 
 // Election makes the replicas of serve on Kubernetes share the
@@ -45,6 +46,7 @@ const (
 	leaseComponentLabel = "app.kubernetes.io/component"
 	memberComponent     = "gearshift-member"
 	envComponent        = "gearshift-environment"
+	wakeComponent       = "gearshift-wake"
 )
 
 func (e *Election) withDefaults() (*Election, error) {
@@ -90,10 +92,24 @@ type elector struct {
 	leading map[string]bool
 	// members is how many replicas renewed their membership lately.
 	members atomic.Int64
+	// wakes are the wake-up Leases' times last seen, by environment,
+	// since the first look (wakesSeen).
+	wakes     map[string]time.Time
+	wakesSeen bool
+	// trying are the environments whose Lease this replica campaigns for.
+	trying map[string]bool
+	// envLeases are the environments' Leases as last listed (every retry
+	// period), by name: one request for all, not one per environment.
+	envLeases map[string]coordinationv1.Lease
+	// settled is closed once the membership was counted twice: replicas
+	// started together see each other before they campaign.
+	settled chan struct{}
 }
 
 func newElector(s *Server, e *Election) *elector {
-	el := &elector{s: s, e: e, leading: map[string]bool{}}
+	el := &elector{s: s, e: e, leading: map[string]bool{}, wakes: map[string]time.Time{}, trying: map[string]bool{}, settled: make(chan struct{})}
+	// client-go logs through klog: into serve's log, not raw on stderr.
+	klog.SetSlogLogger(s.cfg.Log.With("component", "leaderelection"))
 	el.members.Store(1)
 	return el
 }
@@ -116,24 +132,45 @@ func (el *elector) fair() int {
 	return (len(el.s.loops) + m - 1) / m
 }
 
-// mayCampaign: under the fair share, or the environment's Lease has not
-// been renewed by anyone for two Lease durations (a safety net when the
-// count of replicas is wrong).
+// mayCampaign says whether to try for env's Lease now. Never for a Lease
+// another live replica holds (renewed within the Lease duration): that
+// would only wait. For a free or expired one, only within the fair share,
+// counting the Leases this replica holds and those it is already trying
+// for; a Lease nobody renewed for two Lease durations is anyone's (a
+// safety net when the count of replicas is wrong).
 func (el *elector) mayCampaign(ctx context.Context, env string) bool {
-	n, _ := el.held()
-	if n < el.fair() {
-		return true
+	el.mu.Lock()
+	l, found := el.envLeases[LeaseName(env)]
+	el.mu.Unlock()
+	idle := time.Duration(1<<62 - 1)
+	if found {
+		holder := ""
+		if l.Spec.HolderIdentity != nil {
+			holder = *l.Spec.HolderIdentity
+		}
+		if holder == el.e.Identity {
+			return true
+		}
+		if l.Spec.RenewTime != nil {
+			idle = time.Since(l.Spec.RenewTime.Time)
+			d := el.e.LeaseDuration
+			if l.Spec.LeaseDurationSeconds != nil {
+				d = time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second
+			}
+			if holder != "" && idle <= d {
+				return false
+			}
+		}
 	}
-	l, err := el.e.Client.CoordinationV1().Leases(el.e.Namespace).Get(ctx, LeaseName(env), metav1.GetOptions{})
-	if err != nil {
-		// No Lease yet, or none readable: the fair share decides.
-		return false
+	el.mu.Lock()
+	busy := len(el.leading)
+	for e := range el.trying {
+		if e != env && !el.leading[e] {
+			busy++
+		}
 	}
-	renewed := l.Spec.RenewTime
-	if l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity == "" || renewed == nil {
-		return true
-	}
-	return time.Since(renewed.Time) > 2*el.e.LeaseDuration
+	el.mu.Unlock()
+	return busy < el.fair() || idle > 2*el.e.LeaseDuration
 }
 
 // shouldRelease: over the fair share (a replica joined), this replica
@@ -185,11 +222,25 @@ func (el *elector) membership(ctx context.Context) {
 			}
 		}
 		el.members.Store(int64(max(live, 1)))
+		if envs, err := leases.List(ctx, metav1.ListOptions{LabelSelector: leaseComponentLabel + "=" + envComponent}); err == nil {
+			byName := make(map[string]coordinationv1.Lease, len(envs.Items))
+			for _, l := range envs.Items {
+				byName[l.Name] = l
+			}
+			el.mu.Lock()
+			el.envLeases = byName
+			el.mu.Unlock()
+		}
+		el.forwarded(ctx)
 	}
 	renew()
 	t := time.NewTicker(el.e.RetryPeriod)
 	defer t.Stop()
+	rounds := 1
 	for {
+		if rounds++; rounds == 3 {
+			close(el.settled)
+		}
 		select {
 		case <-ctx.Done():
 			del, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -207,12 +258,20 @@ func (el *elector) membership(ctx context.Context) {
 // returned: the running action finishes first.
 func (el *elector) campaign(ctx context.Context, l *envLoop) {
 	e := el.e
+	select {
+	case <-el.settled:
+	case <-ctx.Done():
+		return
+	}
 	for ctx.Err() == nil {
 		if !el.mayCampaign(ctx, l.name) {
 			l.standby(el, e)
 			sleep(ctx, e.RetryPeriod/2+rand.N(e.RetryPeriod))
 			continue
 		}
+		el.mu.Lock()
+		el.trying[l.name] = true
+		el.mu.Unlock()
 		elCtx, stopElector := context.WithCancel(context.WithoutCancel(ctx))
 		loopCtx, stopLoop := context.WithCancel(ctx)
 		var leading, started atomic.Bool
@@ -258,6 +317,9 @@ func (el *elector) campaign(ctx context.Context, l *envLoop) {
 			el.s.cfg.Log.Error("leader election", "environment", l.name, "err", err)
 			stopElector()
 			stopLoop()
+			el.mu.Lock()
+			delete(el.trying, l.name)
+			el.mu.Unlock()
 			sleep(ctx, e.RetryPeriod)
 			continue
 		}
@@ -293,6 +355,9 @@ func (el *elector) campaign(ctx context.Context, l *envLoop) {
 		}
 		stopLoop()
 		stopElector()
+		el.mu.Lock()
+		delete(el.trying, l.name)
+		el.mu.Unlock()
 		if ctx.Err() == nil && started.Load() {
 			// Lost or given up: let the others take it first.
 			sleep(ctx, e.RetryPeriod)
@@ -329,6 +394,81 @@ func (l *envLoop) standby(el *elector, e *Election) {
 func (l *envLoop) resetForLeadership(identity string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.commit, l.leader = "", identity
+	l.commit, l.hash, l.leader = "", "", identity
 	l.phase, l.message = PhasePending, "leading"
+}
+
+// leads reports whether this replica holds env's Lease.
+func (el *elector) leads(env string) bool {
+	el.mu.Lock()
+	defer el.mu.Unlock()
+	return el.leading[env]
+}
+
+func wakeLeaseName(env string) string {
+	n := LeaseName(env)
+	if len(n) > 58 {
+		n = strings.TrimRight(n[:58], "-")
+	}
+	return n + "-wake"
+}
+
+// forward passes a webhook's wake-up for an environment another replica
+// leads: the webhook reached this replica (a Service picks one), so it
+// marks the environment's wake-up Lease, which the leader reads at its
+// next retry period. The environment's own Lease is never written here:
+// that would make its holder's renewal conflict.
+func (el *elector) forward(ctx context.Context, env string) {
+	leases := el.e.Client.CoordinationV1().Leases(el.e.Namespace)
+	name := wakeLeaseName(env)
+	now := metav1.NewMicroTime(time.Now())
+	l, err := leases.Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		l = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{leaseComponentLabel: wakeComponent},
+			Annotations: map[string]string{"gearshift.dev/environment": env}},
+			Spec: coordinationv1.LeaseSpec{HolderIdentity: &el.e.Identity, RenewTime: &now}}
+		_, err = leases.Create(ctx, l, metav1.CreateOptions{})
+	} else if err == nil {
+		l.Spec.RenewTime, l.Spec.HolderIdentity = &now, &el.e.Identity
+		_, err = leases.Update(ctx, l, metav1.UpdateOptions{})
+	}
+	if err != nil {
+		el.s.cfg.Log.Warn("forwarding a wake-up", "environment", env, "err", err)
+	}
+}
+
+// forwarded wakes the loops this replica leads whose wake-up Lease moved
+// since it last looked.
+func (el *elector) forwarded(ctx context.Context) {
+	list, err := el.e.Client.CoordinationV1().Leases(el.e.Namespace).List(ctx, metav1.ListOptions{LabelSelector: leaseComponentLabel + "=" + wakeComponent})
+	if err != nil {
+		return
+	}
+	defer func() {
+		el.mu.Lock()
+		el.wakesSeen = true
+		el.mu.Unlock()
+	}()
+	for _, l := range list.Items {
+		env := l.Annotations["gearshift.dev/environment"]
+		if l.Spec.RenewTime == nil || env == "" {
+			continue
+		}
+		at := l.Spec.RenewTime.Time
+		el.mu.Lock()
+		last := el.wakes[env]
+		el.wakes[env] = at
+		leading, first := el.leading[env], !el.wakesSeen
+		el.mu.Unlock()
+		// The first look only learns the times: what was forwarded
+		// before this replica ran is not for it.
+		if first || !at.After(last) || !leading {
+			continue
+		}
+		for _, loop := range el.s.loops {
+			if loop.name == env {
+				loop.wakeUp(at)
+			}
+		}
+	}
 }

@@ -91,6 +91,8 @@ type Server struct {
 	loops []*envLoop
 	// publish serialises status-branch writes of the loops.
 	publish sync.Mutex
+	// el is the leader election, with Config.Elect.
+	el *elector
 }
 
 // New checks cfg and makes a server.
@@ -127,6 +129,29 @@ func (s *Server) Run(ctx context.Context) error {
 	for _, n := range names {
 		s.loops = append(s.loops, newLoop(s, n))
 	}
+	var wg sync.WaitGroup
+	var el *elector
+	memberCtx, stopMember := context.WithCancel(context.WithoutCancel(ctx))
+	memberDone := make(chan struct{})
+	if s.cfg.Elect != nil {
+		e, err := s.cfg.Elect.withDefaults()
+		if err != nil {
+			stopMember()
+			return err
+		}
+		el = newElector(s, e)
+		s.el = el
+		go func() {
+			defer close(memberDone)
+			el.membership(memberCtx)
+		}()
+	} else {
+		close(memberDone)
+	}
+	defer func() {
+		stopMember()
+		<-memberDone
+	}()
 	var srv *http.Server
 	srvErr := make(chan error, 1)
 	if s.cfg.Listen != "" {
@@ -141,24 +166,6 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		go func() { srvErr <- srv.Serve(ln) }()
 	}
-	var wg sync.WaitGroup
-	var el *elector
-	memberCtx, stopMember := context.WithCancel(context.WithoutCancel(ctx))
-	memberDone := make(chan struct{})
-	if s.cfg.Elect != nil {
-		e, err := s.cfg.Elect.withDefaults()
-		if err != nil {
-			stopMember()
-			return err
-		}
-		el = newElector(s, e)
-		go func() {
-			defer close(memberDone)
-			el.membership(memberCtx)
-		}()
-	} else {
-		close(memberDone)
-	}
 	for _, l := range s.loops {
 		wg.Add(1)
 		go func() {
@@ -170,10 +177,6 @@ func (s *Server) Run(ctx context.Context) error {
 			l.run(ctx)
 		}()
 	}
-	defer func() {
-		stopMember()
-		<-memberDone
-	}()
 	select {
 	case <-ctx.Done():
 	case err = <-srvErr:
@@ -277,10 +280,17 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 func (s *Server) wake(p PushEvent, at time.Time) {
 	var woken []string
 	for _, l := range s.loops {
-		if l.wants(p.Ref) {
-			l.wakeUp(at)
-			woken = append(woken, l.name)
+		if !l.wants(p.Ref) {
+			continue
 		}
+		if s.el != nil && !s.el.leads(l.name) {
+			// Another replica leads it: tell it through the cluster.
+			go s.el.forward(context.Background(), l.name)
+			woken = append(woken, l.name+" (forwarded)")
+			continue
+		}
+		l.wakeUp(at)
+		woken = append(woken, l.name)
 	}
 	s.cfg.Log.Info("push", "ref", p.Ref, "after", p.After, "woke", strings.Join(woken, ","))
 }
