@@ -106,7 +106,7 @@ var placeholderRE = regexp.MustCompile(`\{[^{}]*\}`)
 var ReleasePlaceholders = map[string]bool{"{version}": true, "{commit}": false, "{date}": false, "{env}": false, "{unit}": true}
 
 // badRefRE finds what git refuses in a tag name (git check-ref-format).
-var badRefRE = regexp.MustCompile(`[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|/\.|^[./-]|[./]$|\.lock(/|$)|^@$`)
+var badRefRE = regexp.MustCompile(`[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|/\.|^[./-]|[./]$|\.lock(/|$)|(^|/)@(/|$)`)
 
 // CheckTagName says why git would refuse name as a tag, or nil.
 func CheckTagName(name string) error {
