@@ -16,6 +16,8 @@ import (
 	"github.com/gearshift-dev/gearshift/internal/apply"
 	"github.com/gearshift-dev/gearshift/internal/driver"
 	"github.com/gearshift-dev/gearshift/internal/gitops"
+	"github.com/gearshift-dev/gearshift/internal/notify"
+	"github.com/gearshift-dev/gearshift/internal/plan"
 	"github.com/gearshift-dev/gearshift/internal/serve"
 	"github.com/gearshift-dev/gearshift/internal/state"
 	"github.com/gearshift-dev/gearshift/internal/statusrec"
@@ -117,6 +119,12 @@ func (e *env) serve(ctx context.Context, names []string, f serveFlags) error {
 		},
 		Publish: func(ctx context.Context, c *gitops.Checkout, records []*statusrec.Record) error {
 			return e.publishStatus(ctx, c, records, "serve")
+		},
+		// Each reconcile publishes as an apply does (a notify.Run per run).
+		Notify: func(c *gitops.Checkout) (func(context.Context, *state.Environment, *plan.Environment), func(context.Context, *state.Environment, *apply.EnvResult)) {
+			pub := &notify.Run{Getenv: e.getenv, Redactor: e.redact, Checkout: func() *gitops.Checkout { return c },
+				Auth: e.gitAuth(), Now: e.now, GitHub: e.githubFor, Stderr: e.stderr}
+			return pub.Started, pub.Finished
 		},
 		Log: e.log, Now: e.now,
 	}

@@ -400,6 +400,9 @@ func (l *envLoop) reconcile(ctx context.Context, trigger string) time.Duration {
 	var pe *plan.Environment
 	o.Planned = func(p *plan.Environment) { pe = p }
 	o.Progress = &progress{l: l}
+	if l.s.cfg.Notify != nil {
+		o.Started, o.Finished = l.s.cfg.Notify(l.checkout)
+	}
 	req := apply.Request{
 		State: l.st, Names: []string{l.name}, Checkout: l.checkout, Drivers: drv,
 		StateDir: l.s.cfg.StateDir, Command: l.s.cfg.Command, Lock: l.s.cfg.Lock,

@@ -18,6 +18,7 @@ import (
 
 	"github.com/gearshift-dev/gearshift/internal/apply"
 	"github.com/gearshift-dev/gearshift/internal/gitops"
+	"github.com/gearshift-dev/gearshift/internal/plan"
 	"github.com/gearshift-dev/gearshift/internal/state"
 	"github.com/gearshift-dev/gearshift/internal/statusrec"
 )
@@ -74,6 +75,11 @@ type Config struct {
 	Drivers func(root string) (apply.Drivers, func() error)
 	// Publish writes status records to the status branch (nil: none).
 	Publish func(ctx context.Context, c *gitops.Checkout, records []*statusrec.Record) error
+	// Notify returns, for one reconcile from checkout c, the hooks that
+	// publish what apply publishes (release tags, GitHub deployments,
+	// notifications: internal/notify), as apply.Options' Started and
+	// Finished; nil: none.
+	Notify func(c *gitops.Checkout) (started func(context.Context, *state.Environment, *plan.Environment), finished func(context.Context, *state.Environment, *apply.EnvResult))
 	Log     *slog.Logger
 	Now     func() time.Time
 	// Listening is told the address the HTTP server listens on.
