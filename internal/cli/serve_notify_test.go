@@ -34,9 +34,9 @@ func TestServeNotifies(t *testing.T) {
 	git := gitserver.New(t, "")
 	work := t.TempDir()
 	git.CreateRepo("state", "main", map[string]string{
-		"cue.mod/module.cue":       "module: \"example.com/state@v0\"\nlanguage: version: \"v0.17.0\"\n",
-		"status.sh":                statusScript,
-		"deploy.sh":                deployScript,
+		"cue.mod/module.cue":        "module: \"example.com/state@v0\"\nlanguage: version: \"v0.17.0\"\n",
+		"status.sh":                 statusScript,
+		"deploy.sh":                 deployScript,
 		"environments/prod/env.cue": notifyEnvCUE("1.0.0", `{webhook: url: "`+hook.URL+`/gearshift", on: ["success"]}`),
 	})
 	temp := t.TempDir()

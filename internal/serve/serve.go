@@ -80,8 +80,8 @@ type Config struct {
 	// notifications: internal/notify), as apply.Options' Started and
 	// Finished; nil: none.
 	Notify func(c *gitops.Checkout) (started func(context.Context, *state.Environment, *plan.Environment), finished func(context.Context, *state.Environment, *apply.EnvResult))
-	Log     *slog.Logger
-	Now     func() time.Time
+	Log    *slog.Logger
+	Now    func() time.Time
 	// Listening is told the address the HTTP server listens on.
 	Listening func(addr string)
 	// Elect, when set, shares the environments between replicas on
