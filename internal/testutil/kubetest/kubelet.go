@@ -238,4 +238,3 @@ func podReady(p *corev1.Pod) bool {
 	}
 	return false
 }
-
