@@ -32,13 +32,21 @@ kube-testenv:
 # Every fuzz target of a parser of untrusted input, FUZZTIME each (go test
 # runs one target at a time). Minimisation is cut short, so that a crash
 # found near the end is still reported within the time: a crasher is
-# written under the package's testdata/fuzz and fails the run.
+# written under the package's testdata/fuzz and fails the run. A bare
+# "context deadline exceeded" with no failing input is Go 1.26's fuzz
+# coordinator racing its own -fuzztime deadline on a loaded machine
+# (go.dev/issue/75804, fixed in Go 1.27), not a finding: it is reported and
+# the run goes on.
 FUZZTIME ?= 20s
 fuzz:
 	@set -e; for t in $$(grep -rl --include='*_test.go' '^func Fuzz' internal | xargs -n1 dirname | sort -u); do \
 	  for f in $$(grep -h '^func Fuzz' $$t/*_test.go | sed 's/^func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
 	    echo "fuzz $$t $$f ($(FUZZTIME))"; \
-	    $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./$$t/ >/tmp/gearshift-fuzz.log 2>&1 || { cat /tmp/gearshift-fuzz.log; exit 1; }; \
+	    if ! $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./$$t/ >/tmp/gearshift-fuzz.log 2>&1; then \
+	      if grep -qx '    context deadline exceeded' /tmp/gearshift-fuzz.log && ! grep -q 'Failing input written' /tmp/gearshift-fuzz.log; then \
+	        echo "$$f: the fuzz coordinator's deadline race of Go 1.26 (go.dev/issue/75804): no input failed"; \
+	      else cat /tmp/gearshift-fuzz.log; exit 1; fi; \
+	    fi; \
 	    tail -n 1 /tmp/gearshift-fuzz.log; \
 	  done; \
 	done
