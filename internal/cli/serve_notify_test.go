@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -40,6 +41,10 @@ func TestServeNotifies(t *testing.T) {
 		"environments/prod/env.cue": notifyEnvCUE("1.0.0", `{webhook: url: "`+hook.URL+`/gearshift", on: ["success"]}`),
 	})
 	temp := t.TempDir()
+	// Commands get the process environment's GEARSHIFT_PASS_ENV names
+	// (internal/proc reads the process, not run's getenv).
+	t.Setenv("GS_TEST_STATE", work)
+	t.Setenv("GEARSHIFT_PASS_ENV", "GS_TEST_STATE")
 	vars := map[string]string{
 		"PATH": "/usr/bin:/bin", "HOME": temp, "XDG_CACHE_HOME": filepath.Join(temp, "cache"),
 		"GS_TEST_STATE": work, "GEARSHIFT_PASS_ENV": "GS_TEST_STATE",
@@ -65,6 +70,9 @@ func TestServeNotifies(t *testing.T) {
 		t.Fatalf("serve exited %d before notifying:\n%s", code, out.String())
 	case <-time.After(90 * time.Second):
 		t.Fatalf("no notification from serve after 90s:\n%s", out.String())
+	}
+	if b, err := os.ReadFile(filepath.Join(work, "prod-gn3")); err != nil || strings.TrimSpace(string(b)) != "1.0.0" {
+		t.Errorf("the deploy command did not record 1.0.0 in the test's directory: %q, %v", b, err)
 	}
 	cancel()
 	select {
