@@ -253,12 +253,18 @@ func start(t testing.TB, dir, name, bin string, args ...string) {
 	done := make(chan struct{})
 	go func() { cmd.Wait(); logf.Close(); close(done) }()
 	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		// Signal the group only while its leader is not reaped: once it
+		// is, its pid (and group id) may belong to another test's process.
 		select {
 		case <-done:
-		case <-time.After(10 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
+		default:
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+				<-done
+			}
 		}
 		if t.Failed() {
 			if b, err := os.ReadFile(logPath); err == nil {
