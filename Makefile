@@ -77,7 +77,7 @@ dist-checksums:
 	$(GO) run ./scripts/mkdist -update
 
 # Benchmarks print their figures; none of them is a pass/fail test.
-bench: bench-load bench-plan bench-apply bench-fleet
+bench: bench-load bench-plan bench-apply bench-fleet bench-proxy bench-kube bench-serve
 
 bench-load: build
 	$(GO) build -o bin/cue cuelang.org/go/cmd/cue
