@@ -112,6 +112,17 @@ func (a Auth) withHost(host string) Auth {
 	return a
 }
 
+// For is a with its token only when the token may go to rawURL's host
+// (sendsTo), else without credentials: for a repository URL that comes
+// from the state (a gear's own repository).
+func (a Auth) For(rawURL string) Auth {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" || !a.sendsTo(u) {
+		return Auth{}
+	}
+	return a
+}
+
 // sendsTo says whether the token may be sent to u's host: a Hosts entry
 // names its host name (case-insensitively), and its port when it has one
 // (the scheme's default port when u has none).

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -148,27 +147,9 @@ func run(ctx context.Context, rb *bump.Rebuild, o Options, res *Result) error {
 }
 
 // authFor is a with its token only when repository's host is one the
-// token may go to: the repository URL comes from the state.
-func authFor(repository string, a gitops.Auth) gitops.Auth {
-	u, err := url.Parse(repository)
-	if err != nil || u.Host == "" {
-		return gitops.Auth{}
-	}
-	port := u.Port()
-	if port == "" {
-		port = map[string]string{"http": "80", "https": "443"}[strings.ToLower(u.Scheme)]
-	}
-	for _, h := range a.Hosts {
-		name, p, err := net.SplitHostPort(h)
-		if err != nil {
-			name, p = strings.Trim(h, "[]"), ""
-		}
-		if strings.EqualFold(name, u.Hostname()) && (p == "" || p == port) {
-			return a
-		}
-	}
-	return gitops.Auth{}
-}
+// token may go to (gitops.Auth.For): the repository URL comes from the
+// state.
+func authFor(repository string, a gitops.Auth) gitops.Auth { return a.For(repository) }
 
 // githubRepository is the owner/name pull requests of rb go to: rebuild's
 // github, else the path of a repository URL on a GitHub host.
