@@ -48,7 +48,7 @@ type Server struct {
 // Start starts nginx proxying to upstream, an upstream block that the
 // caller (the host driver) rewrites in UpstreamFile. Until then the file
 // names a closed port, so requests get 502. Without nginx installed Start
-// fails the test in CI (CI=true) and skips it elsewhere.
+// fails the test: make test installs it (scripts/install-deps.sh).
 func Start(t testing.TB, upstream string) *Server {
 	t.Helper()
 	return StartWithServer(t, upstream, "127.0.0.1:1")
@@ -62,10 +62,7 @@ func StartWithServer(t testing.TB, upstream, server string) *Server {
 	t.Helper()
 	if _, err := os.Stat(Binary); err != nil {
 		msg := fmt.Sprintf("%s not found: run scripts/install-deps.sh (it installs Debian's nginx)", Binary)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		t.Fatal(msg)
 	}
 	prefix := t.TempDir()
 	s := &Server{
