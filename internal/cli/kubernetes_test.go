@@ -131,25 +131,9 @@ func waitKube(t *testing.T, what string, ok func() bool) {
 	}
 }
 
-// podImages is the image of each live pod of app, by pod name.
-func podImages(t *testing.T, c *kubetest.Cluster, ns, app string) map[string]string {
-	t.Helper()
-	pods, err := c.Client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app=" + app})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	for _, p := range pods.Items {
-		if p.DeletionTimestamp == nil {
-			out[p.Name] = p.Spec.Containers[0].Image
-		}
-	}
-	return out
-}
-
 func allRun(t *testing.T, c *kubetest.Cluster, ns, app, image string, n int) {
 	t.Helper()
-	imgs := podImages(t, c, ns, app)
+	imgs := c.PodImages(t, ns, app)
 	if len(imgs) != n {
 		t.Errorf("%s has %d pods, want %d: %v", app, len(imgs), n, imgs)
 	}
@@ -222,7 +206,7 @@ func testKubePrune(t *testing.T, c *kubetest.Cluster) {
 	if err != nil || *d.Spec.Replicas != 0 || d.Labels["gearshift.dev/unit"] != "" {
 		t.Fatalf("pruned deployment: %v, replicas %d, labels %v", err, *d.Spec.Replicas, d.Labels)
 	}
-	waitKube(t, "old's pods gone", func() bool { return len(podImages(t, c, f.ns, "old")) == 0 })
+	waitKube(t, "old's pods gone", func() bool { return len(c.PodImages(t, f.ns, "old")) == 0 })
 	f.must(0, "plan", "dev", "--detailed-exitcode")
 }
 
@@ -262,7 +246,7 @@ func testKubeLifecycle(t *testing.T, c *kubetest.Cluster) {
 		t.Fatal(err)
 	}
 	waitKube(t, "hotfix rolled out", func() bool {
-		imgs := podImages(t, c, f.ns, "web")
+		imgs := c.PodImages(t, f.ns, "web")
 		return len(imgs) == 2 && imgs[firstKey(imgs)] == "registry.local/web:1.1-hotfix" && imgs[lastKey(imgs)] == "registry.local/web:1.1-hotfix"
 	})
 	out, _ = f.must(2, "plan", "dev", "--detailed-exitcode")
@@ -278,7 +262,7 @@ func testKubeLifecycle(t *testing.T, c *kubetest.Cluster) {
 	f.must(0, "plan", "dev", "--detailed-exitcode")
 
 	// A month on: maxAge redeploys the same version as a rollout restart.
-	before := podImages(t, c, f.ns, "web")
+	before := c.PodImages(t, f.ns, "web")
 	f.env["GEARSHIFT_NOW"] = "2026-12-24T12:00:00Z"
 	out, _ = f.must(2, "plan", "dev", "--detailed-exitcode")
 	if !strings.Contains(out, "max-age:") || !strings.Contains(out, "+ spec.template.metadata.annotations[kubectl.kubernetes.io/restartedAt]: \"2026-12-24T12:00:00Z\"") {
@@ -288,7 +272,7 @@ func testKubeLifecycle(t *testing.T, c *kubetest.Cluster) {
 	if !strings.Contains(errOut, "restarting registry.local/web:1.1 (kubectl.kubernetes.io/restartedAt)") || !strings.Contains(errOut, "gearshift: dev web: redeployed") {
 		t.Errorf("apply a month on:\n%s", errOut)
 	}
-	for pod := range podImages(t, c, f.ns, "web") {
+	for pod := range c.PodImages(t, f.ns, "web") {
 		if _, ok := before[pod]; ok {
 			t.Errorf("pod %s was not restarted", pod)
 		}
@@ -309,7 +293,7 @@ func testKubeLifecycle(t *testing.T, c *kubetest.Cluster) {
 		t.Errorf("apply of a bad image: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 	waitKube(t, "the bad pods gone", func() bool {
-		imgs := podImages(t, c, f.ns, "web")
+		imgs := c.PodImages(t, f.ns, "web")
 		for _, img := range imgs {
 			if img != "registry.local/web:1.1" {
 				return false

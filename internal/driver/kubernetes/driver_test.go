@@ -149,7 +149,7 @@ func testDeployment(t *testing.T, c *kubetest.Cluster) {
 	if !slices.ContainsFunc(events, func(e string) bool { return strings.HasPrefix(e, ref+"updated ") && strings.Contains(e, ", ready ") }) {
 		t.Errorf("events = %q: no progress (updated N/M, ready N/M)", events)
 	}
-	for pod, img := range images(t, c, ns, "web") {
+	for pod, img := range c.PodImages(t, ns, "web") {
 		if img != "registry.local/web:1.1" {
 			t.Errorf("pod %s runs %s after the rollout", pod, img)
 		}
@@ -191,7 +191,7 @@ func testDeployment(t *testing.T, c *kubetest.Cluster) {
 	if rb.Version != "1.0" || rb.ReleaseID != "registry.local/web:1.0" {
 		t.Errorf("rollback result = %+v", rb)
 	}
-	for pod, img := range images(t, c, ns, "web") {
+	for pod, img := range c.PodImages(t, ns, "web") {
 		if img != "registry.local/web:1.0" {
 			t.Errorf("pod %s runs %s after the rollback", pod, img)
 		}
@@ -212,7 +212,7 @@ func testDeployment(t *testing.T, c *kubetest.Cluster) {
 	// maxAge: the same version again is a rollout restart: every pod is
 	// replaced, and deployed-at is renewed. The release before it is the
 	// same version, as on hosts.
-	before := images(t, c, ns, "web")
+	before := c.PodImages(t, ns, "web")
 	now = t0.Add(31 * 24 * time.Hour)
 	events = nil
 	if _, err := d.Deploy(ctx, driver.DeployRequest{Env: env, Unit: u, Now: now, Event: func(m string) { events = append(events, m) }}); err != nil {
@@ -221,7 +221,7 @@ func testDeployment(t *testing.T, c *kubetest.Cluster) {
 	if events[0] != ref+"restarting registry.local/web:1.1 (kubectl.kubernetes.io/restartedAt)" {
 		t.Errorf("restart events = %q", events)
 	}
-	after := images(t, c, ns, "web")
+	after := c.PodImages(t, ns, "web")
 	for pod := range after {
 		if _, ok := before[pod]; ok {
 			t.Errorf("pod %s survived the restart (before %v, after %v)", pod, before, after)
@@ -340,7 +340,7 @@ func testBadImageDeployment(t *testing.T, c *kubetest.Cluster) {
 		t.Fatalf("rollback: %v", err)
 	}
 	waitFor(t, "old pods gone", func() bool {
-		for _, img := range images(t, c, ns, "api") {
+		for _, img := range c.PodImages(t, ns, "api") {
 			if img != "registry.local/api:1.0" {
 				return false
 			}
@@ -377,7 +377,7 @@ func testBadImageStatefulSet(t *testing.T, c *kubetest.Cluster) {
 	if _, err := d.Rollback(ctx, env, u, ""); err != nil {
 		t.Fatalf("rollback: %v", err)
 	}
-	for pod, img := range images(t, c, ns, "db") {
+	for pod, img := range c.PodImages(t, ns, "db") {
 		if img != "registry.local/db:1.0" {
 			t.Errorf("pod %s runs %s after the rollback", pod, img)
 		}
@@ -602,7 +602,7 @@ func testDaemonSet(t *testing.T, c *kubetest.Cluster) {
 	if obs := d.Observe(ctx, env, u); obs.Version != "2" || obs.Health != driver.HealthHealthy {
 		t.Errorf("after the deploy: %+v", obs)
 	}
-	for pod, img := range images(t, c, ns, "agent") {
+	for pod, img := range c.PodImages(t, ns, "agent") {
 		if img != "registry.local/agent:2" {
 			t.Errorf("pod %s runs %s", pod, img)
 		}

@@ -113,23 +113,6 @@ func testEnv(target string, t *state.KubernetesTarget, units ...*state.Unit) *st
 	return env
 }
 
-// images is each pod's image of container "app", by pod name, for the
-// pods of app that are not being deleted.
-func images(t *testing.T, c *kubetest.Cluster, ns, app string) map[string]string {
-	t.Helper()
-	pods, err := c.Client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app=" + app})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	for _, p := range pods.Items {
-		if p.DeletionTimestamp == nil {
-			out[p.Name] = p.Spec.Containers[0].Image
-		}
-	}
-	return out
-}
-
 // ownedBy is the set of fields the field manager owns on obj (by
 // operation), as "a > b > c" paths.
 func ownedBy(t *testing.T, mf []metav1.ManagedFieldsEntry, manager string) []string {

@@ -437,3 +437,20 @@ func rsaKey(t testing.TB) *rsa.PrivateKey {
 func keyPEM(k *rsa.PrivateKey) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)})
 }
+
+// PodImages is the first container's image of each pod labelled app=app in
+// ns that is not being deleted, by pod name.
+func (c *Cluster) PodImages(t testing.TB, ns, app string) map[string]string {
+	t.Helper()
+	pods, err := c.Client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app=" + app})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil {
+			out[p.Name] = p.Spec.Containers[0].Image
+		}
+	}
+	return out
+}
