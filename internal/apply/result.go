@@ -150,8 +150,12 @@ func (c *Counts) add(r UnitResult) {
 
 // EnvResult is one environment's run.
 type EnvResult struct {
-	Name    string       `json:"name"`
-	Run     string       `json:"run"`
+	Name string `json:"name"`
+	Run  string `json:"run"`
+	// Command is the command whose run this is: "" for apply, "rollback"
+	// for gearshift rollback (one unit, outcome rolled-back when it
+	// succeeded).
+	Command string       `json:"command,omitempty"`
 	Resumed []Resumed    `json:"resumed,omitempty"`
 	Units   []UnitResult `json:"units"`
 	// Errors are units that could not be observed (they got no action)

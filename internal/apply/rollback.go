@@ -7,6 +7,7 @@ import (
 
 	"github.com/gearshift-dev/gearshift/internal/driver"
 	"github.com/gearshift-dev/gearshift/internal/observation"
+	"github.com/gearshift-dev/gearshift/internal/plan"
 	"github.com/gearshift-dev/gearshift/internal/state"
 	"github.com/gearshift-dev/gearshift/internal/statusrec"
 )
@@ -71,7 +72,17 @@ func Rollback(ctx context.Context, req Request, unit, to string, o Options) (*Ro
 	if err := r.begin(ctx); err != nil {
 		return nil, err
 	}
-	res := &EnvResult{Name: env.Name, Run: run, Units: []UnitResult{}}
+	res := &EnvResult{Name: env.Name, Run: run, Command: "rollback", Started: r.started.UTC(), Units: []UnitResult{}}
+	// What the rollback publishes (GitHub deployments, notifications) is
+	// published once it has ended, as an apply's is, and only when the
+	// driver was asked to roll back: a refused rollback changed nothing.
+	published := false
+	defer func() {
+		if published && o.Finished != nil {
+			res.Seconds = o.Now().Sub(r.started).Seconds()
+			o.Finished(ctx, env, res)
+		}
+	}()
 	defer r.end(ctx, res)
 	out := &Rolled{Env: env.Name, Unit: unit}
 	defer func() { out.Record = r.record(ctx, res) }()
@@ -98,14 +109,24 @@ func Rollback(ctx context.Context, req Request, unit, to string, o Options) (*Ro
 		return out, err
 	}
 	o.Progress.Event(Event{Env: env.Name, Unit: unit, Kind: "start", Msg: "rolling back from " + before.Version})
+	if o.Started != nil {
+		target := to
+		if target == "" && before.Previous != nil {
+			target = before.Previous.Version
+		}
+		o.Started(ctx, env, &plan.Environment{Name: env.Name, Actions: []*plan.Action{{
+			Unit: unit, Kind: u.Kind, Type: plan.Rollback, Target: u.Target, From: before.Version, To: target, Applyable: true,
+		}}})
+	}
+	published = true
 	start := o.Now()
 	// Host by host, as a deploy reports.
 	dr, rerr := d.Rollback(driver.WithEvents(rctx, func(msg string) {
 		o.Progress.Event(Event{Env: env.Name, Unit: unit, Kind: "step", Msg: msg})
 	}), env, u, to)
 	end := Entry{Event: EventActionEnd, Unit: unit, Type: "rollback", From: before.Version, To: dr.Version, Release: dr.ReleaseID, Result: string(RolledBack)}
-	ur := UnitResult{Unit: unit, From: before.Version, To: dr.Version, Outcome: RolledBack, Release: dr.ReleaseID,
-		Hosts: HostResults(nil, dr.PerHost, true)}
+	ur := UnitResult{Unit: unit, Action: plan.Rollback, From: before.Version, To: dr.Version, Outcome: RolledBack, Release: dr.ReleaseID,
+		RolledBackTo: dr.Version, Hosts: HostResults(nil, dr.PerHost, true), Started: start.UTC(), Seconds: o.Now().Sub(start).Seconds()}
 	// A driver that names releases says whether it switched any; one
 	// that does not (exec) is judged by the version alone.
 	noop := rerr == nil && dr.Version == before.Version &&
@@ -117,6 +138,9 @@ func Rollback(ctx context.Context, req Request, unit, to string, o Options) (*Ro
 		// The driver kept what runs (the last deploy already failed
 		// and was rolled back): nothing is marked failed.
 		end.Result, ur.Outcome = "unchanged", Skipped
+	}
+	if ur.Outcome != RolledBack {
+		ur.RolledBackTo = ""
 	}
 	jerr := r.ended(rctx, end)
 	res.Units = append(res.Units, ur)

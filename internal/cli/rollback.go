@@ -9,6 +9,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/gearshift-dev/gearshift/internal/apply"
+	"github.com/gearshift-dev/gearshift/internal/gitops"
+	"github.com/gearshift-dev/gearshift/internal/notify"
 	"github.com/gearshift-dev/gearshift/internal/statusrec"
 )
 
@@ -43,7 +45,8 @@ func rollbackCmd() *command {
 // rollback parses nothing more and computes nothing itself: package
 // apply rolls back under the lock, with apply's journal protocol, and
 // refuses a rollback that would change nothing; this prints what happened,
-// publishes the status record and opens the pull request.
+// publishes the status record, the GitHub deployment and the
+// notifications, and opens the pull request.
 func (e *env) rollback(ctx context.Context, envName, unit, to string, openPR bool, timeout time.Duration, lf lockFlags) error {
 	if err := e.requireCommit(ctx, "rollback"); err != nil {
 		return err
@@ -70,7 +73,14 @@ func (e *env) rollback(ctx context.Context, envName, unit, to string, openPR boo
 	// A rollback is not refused for the checked-out ref: it returns to
 	// what ran, whatever the state says.
 	req := e.applyRequest(st, []string{envName}, nil, ds, lf)
-	rb, err := apply.Rollback(ctx, req, unit, to, apply.Options{ActionTimeout: timeout, Now: e.now, Progress: progress, Log: e.log})
+	// GitHub deployments and notifications, as apply publishes them (a
+	// rollback tags no release). After a lock wait the rollback is done
+	// from what it observes then, not from a newer state: it returns to
+	// what ran, whatever the state says.
+	pub := &notify.Run{Getenv: e.getenv, Redactor: e.redact, Checkout: func() *gitops.Checkout { return c },
+		Auth: e.gitAuth(), Now: e.now, GitHub: e.githubFor, Stderr: e.stderr}
+	rb, err := apply.Rollback(ctx, req, unit, to, apply.Options{ActionTimeout: timeout, Now: e.now, Progress: progress, Log: e.log,
+		Started: pub.Started, Finished: pub.Finished})
 	closeProgress()
 	if rb != nil && rb.Record != nil {
 		rb.Record.Commit = c.Commit

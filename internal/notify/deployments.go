@@ -76,7 +76,9 @@ func (d *Deployments) Start(ctx context.Context, env *state.Environment, pe *pla
 		return
 	}
 	var units []PayloadUnit
+	rollback := false
 	for _, a := range pe.Actions {
+		rollback = rollback || a.Type == plan.Rollback
 		if a.Applyable && a.Type != plan.Prune {
 			units = append(units, PayloadUnit{Unit: a.Unit, From: a.From, To: a.To})
 		}
@@ -108,10 +110,16 @@ func (d *Deployments) Start(ctx context.Context, env *state.Environment, pe *pla
 			p.Units = []PayloadUnit{u}
 			desc = "gearshift: " + u.Unit + " " + u.To
 		}
+		progress := "deploying " + strings.TrimPrefix(desc, "gearshift: ")
+		if rollback {
+			u := units[0]
+			desc = "gearshift rollback: " + u.Unit + " " + u.From + " to " + u.To
+			progress = "rolling back " + u.Unit + " from " + u.From + " to " + u.To
+		}
 		id, err := d.API.CreateDeployment(ctx, forge.Deployment{Ref: d.Ref, Environment: o.name, Description: desc, Payload: p})
 		if err == nil {
 			o.id = id
-			err = d.API.SetDeploymentStatus(ctx, id, forge.DeploymentStatus{State: forge.StateInProgress, Description: "deploying " + strings.TrimPrefix(desc, "gearshift: "), LogURL: d.LogURL, EnvironmentURL: o.url})
+			err = d.API.SetDeploymentStatus(ctx, id, forge.DeploymentStatus{State: forge.StateInProgress, Description: progress, LogURL: d.LogURL, EnvironmentURL: o.url})
 		}
 		d.mu.Lock()
 		if d.open == nil {
@@ -163,6 +171,9 @@ func (d *Deployments) Finish(ctx context.Context, env *state.Environment, res *a
 			}
 			c := res.Counts
 			st.Description = fmt.Sprintf("%d deployed, %d redeployed, %d rolled back, %d failed, %d skipped", c.Deployed, c.Redeployed, c.RolledBack, c.Failed, c.Skipped)
+			if res.Command == CommandRollback {
+				st.Description = "gearshift rollback: " + RollbackSummary(res)
+			}
 		} else {
 			st.State, st.Description = unitStatus(o, byUnit[o.unit], res)
 		}
@@ -178,6 +189,12 @@ func (d *Deployments) Finish(ctx context.Context, env *state.Environment, res *a
 
 // unitStatus is a unit deployment's final state and description.
 func unitStatus(o openDeployment, u apply.UnitResult, res *apply.EnvResult) (string, string) {
+	if res.Command == CommandRollback {
+		if Outcome(res) == OutcomeSuccess {
+			return forge.StateSuccess, fmt.Sprintf("%s rolled back from %s to %s by gearshift rollback in %.0fs", o.unit, u.From, u.To, u.Seconds)
+		}
+		return forge.StateFailure, "gearshift rollback: " + RollbackSummary(res)
+	}
 	switch u.Outcome {
 	case apply.Deployed, apply.Redeployed:
 		return forge.StateSuccess, fmt.Sprintf("%s %s %s in %.0fs", o.unit, u.To, u.Outcome, u.Seconds)

@@ -40,10 +40,12 @@ const (
 	OutcomeHeld = "held"
 )
 
-// Event is what every provider sends about one environment's apply.
+// Event is what every provider sends about one environment's apply, or
+// about a gearshift rollback.
 type Event struct {
 	FormatVersion string `json:"format_version"`
-	// Event is "apply.<outcome>".
+	// Event is "apply.<outcome>", or "rollback.<outcome>" for gearshift
+	// rollback (outcome success or failure).
 	Event       string `json:"event"`
 	Outcome     string `json:"outcome"`
 	Environment string `json:"environment"`
@@ -80,6 +82,12 @@ type EventUnit struct {
 // Outcome is the outcome of an environment's run: the verdict apply's
 // exit code comes from.
 func Outcome(res *apply.EnvResult) string {
+	if res.Command == CommandRollback {
+		if len(res.Errors) == 0 && len(res.Units) == 1 && res.Units[0].Outcome == apply.RolledBack {
+			return OutcomeSuccess
+		}
+		return OutcomeFailure
+	}
 	switch apply.VerdictOf(&apply.Result{Environments: []*apply.EnvResult{res}}) {
 	case apply.VerdictDone:
 		return OutcomeSuccess
@@ -96,7 +104,11 @@ func NewEvent(res *apply.EnvResult, commit, ref, logURL string, redact func(stri
 		redact = func(s string) string { return s }
 	}
 	out := Outcome(res)
-	e := Event{FormatVersion: FormatVersion, Event: "apply." + out, Outcome: out, Environment: res.Name, Run: res.Run,
+	command := "apply"
+	if res.Command == CommandRollback {
+		command = CommandRollback
+	}
+	e := Event{FormatVersion: FormatVersion, Event: command + "." + out, Outcome: out, Environment: res.Name, Run: res.Run,
 		Commit: commit, Ref: ref, LogURL: logURL, StartedAt: res.Started, Seconds: res.Seconds, Units: []EventUnit{},
 		Changed: len(res.Resumed) > 0}
 	for _, u := range res.Units {
@@ -114,13 +126,40 @@ func NewEvent(res *apply.EnvResult, commit, ref, logURL string, redact func(stri
 	}
 	c := res.Counts
 	e.Summary = fmt.Sprintf("%d deployed, %d redeployed, %d pruned, %d rolled back, %d failed, %d skipped", c.Deployed, c.Redeployed, c.Pruned, c.RolledBack, c.Failed, c.Skipped)
+	if res.Command == CommandRollback {
+		e.Summary = RollbackSummary(res)
+	}
 	return e
 }
 
+// CommandRollback is apply.EnvResult.Command of gearshift rollback.
+const CommandRollback = "rollback"
+
+// RollbackSummary is a rollback's result in a few words: "api rolled
+// back from 1.2.0 to 1.1.0", or "api 1.2.0 not rolled back: <error>".
+func RollbackSummary(res *apply.EnvResult) string {
+	if len(res.Units) == 0 {
+		return "nothing rolled back: " + firstLine(strings.Join(res.Errors, "; "))
+	}
+	u := res.Units[0]
+	if Outcome(res) == OutcomeSuccess {
+		return fmt.Sprintf("%s rolled back from %s to %s", u.Unit, u.From, u.To)
+	}
+	msg := u.Error
+	if msg == "" {
+		msg = strings.Join(res.Errors, "; ")
+	}
+	return fmt.Sprintf("%s %s not rolled back: %s", u.Unit, u.From, firstLine(msg))
+}
+
 // Headline is the event in one line: "apply of prod failed: 1 rolled
-// back, ...".
+// back, ...", "rollback in prod succeeded (api rolled back from 1.2.0
+// to 1.1.0)".
 func (e Event) Headline() string {
 	verb := map[string]string{OutcomeSuccess: "succeeded", OutcomeFailure: "failed", OutcomeHeld: "was held by a policy"}[e.Outcome]
+	if strings.HasPrefix(e.Event, CommandRollback+".") {
+		return fmt.Sprintf("gearshift: rollback in %s %s (%s)", e.Environment, verb, e.Summary)
+	}
 	return fmt.Sprintf("gearshift: apply of %s %s (%s)", e.Environment, verb, e.Summary)
 }
 

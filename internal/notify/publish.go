@@ -16,7 +16,7 @@ import (
 	"github.com/gearshift-dev/gearshift/internal/state"
 )
 
-// Run is what an apply publishes, in the order a reader of GitHub
+// Run is what an apply (or a rollback, which tags no release) publishes, in the order a reader of GitHub
 // expects: deployments in_progress when an environment's plan is carried
 // out (Started); then, when it is done (Finished), the release tags (and
 // GitHub releases), the deployments' final states and the notifications.
@@ -87,13 +87,20 @@ func (p *Run) Finished(ctx context.Context, env *state.Environment, res *apply.E
 	if p.GitHub != nil {
 		gh = func(repo string) (release.Publisher, error) { return p.GitHub(repo) }
 	}
-	rels := release.Publish(ctx, release.Input{Env: env, Result: res, Checkout: c, Auth: p.Auth, Now: p.Now(), GitHub: gh, LogURL: logURL})
-	for _, r := range rels {
-		if r.Outcome == release.Failed && r.Kind == release.KindTag {
-			res.Errors = append(res.Errors, fmt.Sprintf("release tag %s: %s", r.Name, r.Error))
+	command := "apply"
+	if res.Command == CommandRollback {
+		// A rollback leaves the environment off its desired state: it
+		// tags no release.
+		command = CommandRollback
+	} else {
+		rels := release.Publish(ctx, release.Input{Env: env, Result: res, Checkout: c, Auth: p.Auth, Now: p.Now(), GitHub: gh, LogURL: logURL})
+		for _, r := range rels {
+			if r.Outcome == release.Failed && r.Kind == release.KindTag {
+				res.Errors = append(res.Errors, fmt.Sprintf("release tag %s: %s", r.Name, r.Error))
+			}
 		}
+		res.Published = append(res.Published, rels...)
 	}
-	res.Published = append(res.Published, rels...)
 	res.Published = append(res.Published, p.deployments.Finish(ctx, env, res)...)
 	if len(env.Notifications) > 0 {
 		ev := NewEvent(res, commit, ref, logURL, p.Redactor.String)
@@ -104,7 +111,7 @@ func (p *Run) Finished(ctx context.Context, env *state.Environment, res *apply.E
 		res.Published[i].Error = p.Redactor.String(r.Error)
 		res.Published[i].Detail = p.Redactor.String(r.Detail)
 		if r.Outcome == Failed && p.Stderr != nil {
-			fmt.Fprintf(p.Stderr, "gearshift apply: %s: %s %s failed: %s\n", env.Name, r.Kind, r.Name, res.Published[i].Error)
+			fmt.Fprintf(p.Stderr, "gearshift %s: %s: %s %s failed: %s\n", command, env.Name, r.Kind, r.Name, res.Published[i].Error)
 		}
 	}
 }

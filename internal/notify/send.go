@@ -60,8 +60,8 @@ type Sender struct {
 // DefaultBackoff is the wait before a notification's first retry.
 const DefaultBackoff = 250 * time.Millisecond
 
-// Send sends ev to each of notes whose on lists ev.Outcome, all at once,
-// and reports each. A success is sent by webhooks only when the run
+// Send sends ev to each of notes whose on lists ev.Outcome (or, for a
+// rollback's event, "rollback"), all at once, and reports each. A success is sent by webhooks only when the run
 // changed something (a scheduled reconcile that found nothing to do says
 // nothing); a commit status is set for every run, being the commit's
 // state.
@@ -74,9 +74,15 @@ func (s *Sender) Send(ctx context.Context, notes []state.Notification, ev Event)
 		if len(on) == 0 {
 			on = []string{OutcomeFailure}
 		}
+		rollback := strings.HasPrefix(ev.Event, CommandRollback+".")
 		switch {
-		case !slices.Contains(on, ev.Outcome):
+		case !slices.Contains(on, ev.Outcome) && !(rollback && slices.Contains(on, CommandRollback)):
 			reports[i].Outcome, reports[i].Detail = Skipped, "not sent on "+ev.Outcome
+			continue
+		case rollback && n.GitHubStatus != nil:
+			// The commit status is the state commit's apply; a rollback
+			// does not apply a commit.
+			reports[i].Outcome, reports[i].Detail = Skipped, "a rollback sets no commit status"
 			continue
 		case ev.Outcome == OutcomeSuccess && !ev.Changed && n.GitHubStatus == nil:
 			reports[i].Outcome, reports[i].Detail = Skipped, "nothing changed"

@@ -35,6 +35,10 @@ const (
 	Redeploy ActionType = "redeploy"
 	// Prune removes a unit that runs but is no longer declared.
 	Prune ActionType = "prune"
+	// Rollback returns a unit to an earlier release. No plan computes
+	// it: gearshift rollback describes its one action with it to what it
+	// publishes (GitHub deployments, notifications).
+	Rollback ActionType = "rollback"
 )
 
 // ReasonCode says why an action is needed.
