@@ -210,28 +210,19 @@ func (l *envLoop) fetch(ctx context.Context) (*gitops.Checkout, error) {
 }
 
 // newestTag is the newest tag of the state repository that matches
-// pattern, in gearshift's order of versions.
+// pattern, in gearshift's order of versions: gitops.NewestRef, the rule
+// apply's --lock-wait follows too.
 func (l *envLoop) newestTag(ctx context.Context, pattern string) (string, error) {
-	re, err := regexp.Compile(pattern)
-	if err != nil {
-		return "", fmt.Errorf("tag pattern %q: %w", pattern, err)
-	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	tags, err := gitops.ListTags(ctx, l.s.cfg.Repo, l.s.cfg.Auth)
+	n, err := gitops.NewestRef(ctx, l.s.cfg.Repo, l.s.cfg.Auth, "", []string{pattern})
+	if errors.Is(err, gitops.ErrRefNotFound) {
+		return "", fmt.Errorf("no tag matches the environment's tag pattern %s yet", pattern)
+	}
 	if err != nil {
 		return "", err
 	}
-	best := ""
-	for _, t := range tags {
-		if re.MatchString(t) && (best == "" || state.CompareVersions(t, best) > 0) {
-			best = t
-		}
-	}
-	if best == "" {
-		return "", fmt.Errorf("no tag matches the environment's tag pattern %s yet", pattern)
-	}
-	return best, nil
+	return n.Ref, nil
 }
 
 // newCommit handles a commit not seen before: a commit that changes none
