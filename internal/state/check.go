@@ -178,6 +178,12 @@ func checkUnit(env *Environment, u *Unit, opts Options) Diagnostics {
 	if ok && t.Host != nil {
 		diags = append(diags, checkHostUnit(env, u, t.Host)...)
 	}
+	if ok && t.Kubernetes != nil && u.Health != nil && len(u.Health.Command) > 0 {
+		// It would run nowhere: the driver has no host to run it on, and
+		// a check that silently never runs is worse than none.
+		at("health.command", "unit %s runs on kubernetes target %s, where health.command has no host to run on: "+
+			"use health.http (probed from where gearshift runs), the workload's readinessProbe, or verify", u.Name, u.Target)
+	}
 	switch u.Strategy {
 	case StrategyBlueGreen:
 		if u.BlueGreen == nil {

@@ -307,7 +307,7 @@ func decodeEnvironment(root, name string, u cue.Value, exported []byte) (*Enviro
 
 // unitPaths are the fields of a unit whose positions messages may cite.
 func unitPaths(u *Unit) []string {
-	ps := []string{"version", "kind", "target", "strategy", "maxAge", "artifact", "artifact.checksum", "bluegreen.ports", "track", "track.tagPattern", "track.level", "dependsOn", "health.http.url"}
+	ps := []string{"version", "kind", "target", "strategy", "maxAge", "artifact", "artifact.checksum", "bluegreen.ports", "track", "track.tagPattern", "track.level", "dependsOn", "health", "health.http.url", "health.command"}
 	for f := range u.Frameworks {
 		ps = append(ps, "frameworks."+f)
 	}
@@ -353,7 +353,13 @@ func positions(root string, v cue.Value, paths []string) Positions {
 		if !f.Exists() {
 			continue
 		}
-		if p := userPos(root, f.Pos()); p.IsValid() {
+		p := userPos(root, f.Pos())
+		if !p.IsValid() {
+			// A struct or a list unified with the schema may carry the
+			// schema's position: look at what the user wrote.
+			p = writtenPos(root, f)
+		}
+		if p.IsValid() {
 			ps[path] = p
 		}
 	}
