@@ -251,6 +251,11 @@ func (l *envLoop) newCommit(ctx context.Context, c *gitops.Checkout) time.Durati
 	}
 	l.mu.Lock()
 	l.commit, l.checkout, l.blocked = c.Commit, c, ""
+	if err == nil {
+		// The page never shows the new ref beside the last commit's
+		// phase (synced at a commit not applied yet).
+		l.phase, l.message = PhaseApplying, "commit "+short(c.Commit)+" loaded"
+	}
 	l.mu.Unlock()
 	l.envInfo(c)
 	if err != nil {

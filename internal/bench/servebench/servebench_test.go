@@ -5,7 +5,9 @@
 //     deploy action started (the deploy command's own clock), p50 and p95
 //     over 20 pushes;
 //   - the same with polling only, at a short interval (the default's
-//     figures follow from it: see the printed note);
+//     figures follow from it: see the printed note), and, with
+//     GEARSHIFT_BENCH_SERVE_DEFAULT_POLL=N, N pushes at the default
+//     interval itself (about 70 s a push);
 //   - serve at rest with 2,000 units x 3 environments loaded (RSS and Go
 //     heap), and a one-line change: what it costs the changed environment
 //     (load of that environment only) and the others (a digest of their
@@ -97,6 +99,11 @@ func TestServeBench(t *testing.T) {
 	t.Run("webhook", func(t *testing.T) { pushes(t, bin, true, time.Hour, 20) })
 	t.Run("poll", func(t *testing.T) { pushes(t, bin, false, 5*time.Second, 20) })
 	t.Run("scale", func(t *testing.T) { scale(t, bin, 2000) })
+	// At the default interval each push costs a minute or so: measured
+	// only when asked (GEARSHIFT_BENCH_SERVE_DEFAULT_POLL=pushes).
+	if n, _ := strconv.Atoi(os.Getenv("GEARSHIFT_BENCH_SERVE_DEFAULT_POLL")); n > 0 {
+		t.Run("poll-default", func(t *testing.T) { pushes(t, bin, false, serve.DefaultPollInterval, n) })
+	}
 }
 
 func newBench(t *testing.T, bin string, files map[string]string) *bench {
