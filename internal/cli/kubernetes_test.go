@@ -159,6 +159,7 @@ func TestKubernetesCLI(t *testing.T) {
 	t.Run("BadInput", func(t *testing.T) { testKubeBadInput(t, c) })
 	t.Run("Prune", func(t *testing.T) { testKubePrune(t, c) })
 	t.Run("BadImageStatefulSet", func(t *testing.T) { testKubeBadStatefulSet(t, c) })
+	t.Run("InCluster", func(t *testing.T) { testKubeInCluster(t, c) })
 }
 
 // testKubeBadStatefulSet: the stack's new image never becomes ready.

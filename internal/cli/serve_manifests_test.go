@@ -24,8 +24,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/gearshift-dev/gearshift/internal/serve"
 	"github.com/gearshift-dev/gearshift/internal/testutil"
@@ -37,8 +35,9 @@ import (
 // plane: every object is accepted, the Deployment gets its ReplicaSet of
 // three, the ServiceAccount may do what --leader-elect and the kubernetes
 // driver need and nothing more (SubjectAccessReview), and gearshift serve
-// --leader-elect runs with that ServiceAccount's own token and takes its
-// environment's Lease.
+// --leader-elect runs as in the pod (in-cluster config: that
+// ServiceAccount's token, the cluster's CA and its namespace from the
+// service account's files) and takes its environment's Lease.
 func TestKubernetesManifests(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a control plane")
@@ -111,16 +110,7 @@ func TestKubernetesManifests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["c"] = &clientcmdapi.Cluster{Server: cluster.Server, CertificateAuthorityData: cluster.Config.CAData}
-	kc.AuthInfos["sa"] = &clientcmdapi.AuthInfo{Token: tok.Status.Token}
-	kc.Contexts["sa"] = &clientcmdapi.Context{Cluster: "c", AuthInfo: "sa", Namespace: ns}
-	kc.CurrentContext = "sa"
 	temp := t.TempDir()
-	kubeconfig := filepath.Join(temp, "sa.kubeconfig")
-	if err := clientcmd.WriteToFile(*kc, kubeconfig); err != nil {
-		t.Fatal(err)
-	}
 	bin := filepath.Join(temp, "gearshift")
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/gearshift-dev/gearshift/cmd/gearshift").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
@@ -133,12 +123,14 @@ func TestKubernetesManifests(t *testing.T) {
 		"deploy.sh":                electDeploy,
 		"environments/dev/env.cue": electEnv("dev", "1.0.0"),
 	})
-	// The namespace comes from the kubeconfig's context, as in a pod
-	// from the service account's.
+	// As in the pod: no kubeconfig, the in-cluster config from the
+	// service account's files (token, CA, and the namespace of the
+	// Leases) and KUBERNETES_SERVICE_HOST/PORT.
 	cmd := exec.Command(bin, "serve", "--repo", git.URL("state"), "--listen", "127.0.0.1:"+strconv.Itoa(testutil.FreePort(t)),
 		"--state-dir", filepath.Join(temp, "state"), "--no-status", "--leader-elect", "--leader-elect-retry-period", "500ms")
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + temp, "XDG_CACHE_HOME=" + filepath.Join(temp, "cache"),
-		"KUBECONFIG=" + kubeconfig, "POD_NAME=gearshift-abc", "GS_TEST_STATE=" + work, "GS_REPLICA=pod", "GEARSHIFT_PASS_ENV=GS_TEST_STATE,GS_REPLICA"}
+		"POD_NAME=gearshift-abc", "GS_TEST_STATE=" + work, "GS_REPLICA=pod", "GEARSHIFT_PASS_ENV=GS_TEST_STATE,GS_REPLICA"}
+	cluster.InPod(t, cmd, ns, tok.Status.Token)
 	var out testutil.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

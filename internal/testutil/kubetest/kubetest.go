@@ -28,6 +28,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -453,4 +454,53 @@ func (c *Cluster) PodImages(t testing.TB, ns, app string) map[string]string {
 		}
 	}
 	return out
+}
+
+var (
+	podrunOnce sync.Once
+	podrunBin  string
+	podrunErr  error
+)
+
+// InPod makes cmd run as if in a pod of namespace ns whose service
+// account token is token: KUBERNETES_SERVICE_HOST and _PORT name the API
+// server, and /var/run/secrets/kubernetes.io/serviceaccount holds the
+// token, the cluster's CA and the namespace, in a mount namespace of
+// cmd's own (podrun), so client-go's in-cluster config is what cmd uses.
+// cmd.Env must be set; the machine's /run is not touched.
+func (c *Cluster) InPod(t testing.TB, cmd *exec.Cmd, ns, token string) {
+	t.Helper()
+	podrunOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "gearshift-podrun-")
+		if err != nil {
+			podrunErr = err
+			return
+		}
+		podrunBin = filepath.Join(dir, "podrun")
+		if out, err := exec.Command("go", "build", "-o", podrunBin, "github.com/gearshift-dev/gearshift/internal/testutil/kubetest/podrun").CombinedOutput(); err != nil {
+			podrunErr = fmt.Errorf("go build podrun: %v\n%s", err, out)
+		}
+	})
+	if podrunErr != nil {
+		t.Fatal(podrunErr)
+	}
+	sa := t.TempDir()
+	for name, b := range map[string][]byte{"token": []byte(token), "ca.crt": c.caPEM, "namespace": []byte(ns)} {
+		if err := os.WriteFile(filepath.Join(sa, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u, err := url.Parse(c.Server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Args = append([]string{podrunBin, sa, "--"}, cmd.Args...)
+	cmd.Path = podrunBin
+	cmd.Env = append(cmd.Env, "KUBERNETES_SERVICE_HOST="+u.Hostname(), "KUBERNETES_SERVICE_PORT="+u.Port())
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	// A mount namespace of its own (Go makes its mounts private, so
+	// nothing propagates back).
+	cmd.SysProcAttr.Unshareflags |= syscall.CLONE_NEWNS
 }
