@@ -356,13 +356,12 @@ func checkLive(t *testing.T, f figures) {
 	}
 }
 
-// TestHAProxyRollingUnderLoad: a rolling deploy over 3 hosts behind
-// HAProxy (each drained and out before it stops, back in once healthy),
-// then its rollback, 8 times, loses no request.
-func TestHAProxyRollingUnderLoad(t *testing.T) {
-	hosts := []string{"h1", "h2", "h3"}
-	root := filepath.Join(t.TempDir(), "{host}")
-	var servers []hatest.Server
+// rollingHosts makes the directories of 3 hosts of a rolling unit on
+// this machine (root holds {host}), each with the port its release listens
+// on, and returns the hosts and their addresses.
+func rollingHosts(t *testing.T) (root string, hosts, addrs []string) {
+	hosts = []string{"h1", "h2", "h3"}
+	root = filepath.Join(t.TempDir(), "{host}")
 	for _, h := range hosts {
 		port := freePort(t)
 		dir := filepath.Join(strings.ReplaceAll(root, "{host}", h), "web")
@@ -372,28 +371,28 @@ func TestHAProxyRollingUnderLoad(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, "port"), []byte(strconv.Itoa(port)), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		servers = append(servers, hatest.Server{Name: h, Addr: "127.0.0.1:" + strconv.Itoa(port)})
+		addrs = append(addrs, "127.0.0.1:"+strconv.Itoa(port))
 	}
-	p := hatest.Start(t, "web", servers...)
-	ev := &events{t: t}
-	d := &host.Driver{Name: "t", Connect: localConnect, Event: ev.add, StopTimeout: 5 * time.Second, Target: &state.HostTarget{
-		Hosts: hosts, Root: root, Service: "process", KeepReleases: 3,
-		Proxy: &state.Proxy{Kind: "haproxy", Socket: p.Socket, StateFile: p.StateFile, DrainTimeout: state.Duration{Duration: 5 * time.Second}},
-	}}
-	prune(t, d)
-	unit := func(version string) *state.Unit {
-		return &state.Unit{
-			Name: "web", Kind: "gear", Version: version, Target: "t", Strategy: "rolling",
-			Rolling: &state.Rolling{MaxUnavailable: 1},
-			Run:     &state.Command{Command: []string{"./unitserver", "-port-file", "../../port"}},
-			Health: &state.Health{
-				Command:  []string{"./unitserver", "-check"},
-				Timeout:  state.Duration{Duration: 5 * time.Second},
-				Interval: state.Duration{Duration: 20 * time.Millisecond},
-			},
-		}
+	return root, hosts, addrs
+}
+
+func rollingUnit(version string) *state.Unit {
+	return &state.Unit{
+		Name: "web", Kind: "gear", Version: version, Target: "t", Strategy: "rolling",
+		Rolling: &state.Rolling{MaxUnavailable: 1},
+		Run:     &state.Command{Command: []string{"./unitserver", "-port-file", "../../port"}},
+		Health: &state.Health{
+			Command:  []string{"./unitserver", "-check"},
+			Timeout:  state.Duration{Duration: 5 * time.Second},
+			Interval: state.Duration{Duration: 20 * time.Millisecond},
+		},
 	}
-	if _, err := d.Deploy(context.Background(), deployReq(t, unit("1.0.0"), ev)); err != nil {
+}
+
+// rollingSteps deploys 1.0.0, then returns the cycles of a rolling
+// deploy and its rollback, and the versions they serve.
+func rollingSteps(t *testing.T, d *host.Driver, ev *events) ([]step, []string) {
+	if _, err := d.Deploy(context.Background(), deployReq(t, rollingUnit("1.0.0"), ev)); err != nil {
 		t.Fatal(err)
 	}
 	env := &state.Environment{Name: "bench"}
@@ -404,16 +403,70 @@ func TestHAProxyRollingUnderLoad(t *testing.T) {
 		want = append(want, v)
 		steps = append(steps,
 			step{version: v, run: func(ctx context.Context) error {
-				_, err := d.Deploy(ctx, deployReq(t, unit(v), ev))
+				_, err := d.Deploy(ctx, deployReq(t, rollingUnit(v), ev))
 				return err
 			}},
 			step{version: "1.0.0", back: true, run: func(ctx context.Context) error {
-				_, err := d.Rollback(ctx, env, unit(v), "")
+				_, err := d.Rollback(ctx, env, rollingUnit(v), "")
 				return err
 			}})
 	}
+	return steps, want
+}
+
+// TestHAProxyRollingUnderLoad: a rolling deploy over 3 hosts behind
+// HAProxy (each drained and out before it stops, back in once healthy),
+// then its rollback, 8 times, loses no request.
+func TestHAProxyRollingUnderLoad(t *testing.T) {
+	root, hosts, addrs := rollingHosts(t)
+	var servers []hatest.Server
+	for i, h := range hosts {
+		servers = append(servers, hatest.Server{Name: h, Addr: addrs[i]})
+	}
+	p := hatest.Start(t, "web", servers...)
+	ev := &events{t: t}
+	d := &host.Driver{Name: "t", Connect: localConnect, Event: ev.add, StopTimeout: 5 * time.Second, Target: &state.HostTarget{
+		Hosts: hosts, Root: root, Service: "process", KeepReleases: 3,
+		Proxy: &state.Proxy{Kind: "haproxy", Socket: p.Socket, StateFile: p.StateFile, DrainTimeout: state.Duration{Duration: 5 * time.Second}},
+	}}
+	prune(t, d)
+	steps, want := rollingSteps(t, d, ev)
 	f := runLoad(t, "haproxy rolling, 3 hosts", p.URL, ev, steps)
 	check(t, f, want)
+}
+
+// TestNginxRollingUnderLoad measures what docs/host-layout.md says of
+// nginx in front of rolling hosts, which gearshift does not drive: the
+// same rolling deploys and rollbacks as above through nginx with its
+// defaults, then with the settings the docs recommend. A measurement
+// (make bench-proxy), not a test: a stopped host's requests in flight
+// fail, and how many depends on the machine's timing.
+func TestNginxRollingUnderLoad(t *testing.T) {
+	if os.Getenv("GEARSHIFT_BENCH_PROXY") != "1" {
+		t.Skip("a measurement: make bench-proxy runs it")
+	}
+	for _, recommended := range []bool{false, true} {
+		name := "nginx rolling, 3 hosts, nginx's defaults"
+		if recommended {
+			name = "nginx rolling, 3 hosts, the settings the docs recommend"
+		}
+		t.Run(map[bool]string{false: "defaults", true: "recommended"}[recommended], func(t *testing.T) {
+			root, hosts, addrs := rollingHosts(t)
+			ev := &events{t: t}
+			d := &host.Driver{Name: "t", Connect: localConnect, Event: ev.add, StopTimeout: 5 * time.Second, Target: &state.HostTarget{
+				Hosts: hosts, Root: root, Service: "process", KeepReleases: 3,
+			}}
+			prune(t, d)
+			// Every host serves before nginx starts: none is marked down
+			// by nginx's own start-up check.
+			steps, _ := rollingSteps(t, d, ev)
+			srv := nginx.StartRolling(t, "web", addrs, recommended)
+			f := runLoad(t, name, srv.URL, ev, steps)
+			for _, e := range f.errors {
+				t.Log(e)
+			}
+		})
+	}
 }
 
 // TestNginxReloadControl is the control: the same switches through nginx,

@@ -11,6 +11,7 @@
 package nginx
 
 import (
+	"cmp"
 	"fmt"
 	"github.com/gearshift-dev/gearshift/internal/testutil"
 	"net/http"
@@ -43,6 +44,46 @@ type Server struct {
 	// TestArgv and ReloadArgv test the config and reload this server; they
 	// are what a HostTarget's proxy.test and proxy.reload hold.
 	TestArgv, ReloadArgv []string
+
+	// location is extra directives of the proxied location (StartRolling).
+	location string
+}
+
+// RollingLocation is the proxied location's settings that
+// docs/host-layout.md ("nginx in front of rolling hosts") recommends:
+// upstream keep-alive, and a request a stopped host refused passed to the
+// next host.
+const RollingLocation = `proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_connect_timeout 1s;
+            proxy_next_upstream error timeout http_502 http_503;
+            proxy_next_upstream_tries 3;`
+
+// StartRolling starts nginx in front of several hosts of a rolling unit,
+// which gearshift does not drive (the upstream file is written once).
+// recommended gives the servers max_fails=0, the upstream keepalive 16 and
+// the location RollingLocation, as the docs advise; otherwise nginx's
+// defaults (max_fails=1 fail_timeout=10s, no retry settings).
+func StartRolling(t testing.TB, upstream string, servers []string, recommended bool) *Server {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "upstream %s {\n", upstream)
+	for _, sv := range servers {
+		if recommended {
+			fmt.Fprintf(&b, "    server %s max_fails=0;\n", sv)
+		} else {
+			fmt.Fprintf(&b, "    server %s;\n", sv)
+		}
+	}
+	if recommended {
+		b.WriteString("    keepalive 16;\n")
+	}
+	b.WriteString("}\n")
+	location := ""
+	if recommended {
+		location = RollingLocation
+	}
+	return start(t, upstream, b.String(), location)
 }
 
 // Start starts nginx proxying to upstream, an upstream block that the
@@ -60,6 +101,11 @@ func Start(t testing.TB, upstream string) *Server {
 // connections it already accepted for a moment after a reload.
 func StartWithServer(t testing.TB, upstream, server string) *Server {
 	t.Helper()
+	return start(t, upstream, fmt.Sprintf("upstream %s {\n    server %s;\n}\n", upstream, server), "")
+}
+
+func start(t testing.TB, upstream, initial, location string) *Server {
+	t.Helper()
 	if _, err := os.Stat(Binary); err != nil {
 		msg := fmt.Sprintf("%s not found: run scripts/install-deps.sh (it installs Debian's nginx)", Binary)
 		t.Fatal(msg)
@@ -70,11 +116,11 @@ func StartWithServer(t testing.TB, upstream, server string) *Server {
 		Conf:         filepath.Join(prefix, "nginx.conf"),
 		UpstreamFile: filepath.Join(prefix, "upstream.conf"),
 		ErrorLog:     filepath.Join(prefix, "error.log"),
+		location:     location,
 	}
 	base := []string{Binary, "-p", prefix + "/", "-c", s.Conf, "-e", s.ErrorLog}
 	s.TestArgv = append(append([]string{}, base...), "-t", "-q")
 	s.ReloadArgv = append(append([]string{}, base...), "-s", "reload")
-	initial := fmt.Sprintf("upstream %s {\n    server %s;\n}\n", upstream, server)
 	if err := os.WriteFile(s.UpstreamFile, []byte(initial), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -118,11 +164,11 @@ http {
         listen 127.0.0.1:%[3]d;
         location / {
             proxy_pass http://%[4]s;
-            proxy_connect_timeout 2s;
+            %[5]s
         }
     }
 }
-`, p, s.UpstreamFile, s.Port, upstream)
+`, p, s.UpstreamFile, s.Port, upstream, cmp.Or(s.location, "proxy_connect_timeout 2s;"))
 }
 
 // run starts nginx and waits until it answers on s.Port. It is stopped in
