@@ -112,9 +112,14 @@ bench-kube:
 # http-backend: pushed -> signed webhook -> first deploy action started
 # (p50/p95 of 20 pushes), the same by polling at 5 s (and what the default
 # 60 s implies), and 2,000 units x 3 environments: memory at rest and the
-# cost of a one-line change.
+# cost of a one-line change; then the takeover of a killed replica's
+# environments with serve's default Lease timings (3 replicas, a real
+# control plane). GEARSHIFT_BENCH_SERVE_DEFAULT_POLL=N adds N pushes found
+# by polling at the default 60 s (about 70 s each).
 bench-serve:
 	GEARSHIFT_BENCH_SERVE=1 $(GO) test -count=1 -v -timeout 30m -run TestServeBench ./internal/bench/servebench/ | grep -v -e '^=== ' -e '^--- PASS' -e '^    --- PASS'
+	GEARSHIFT_KUBE_ASSETS=$$(./scripts/kube-testenv.sh) && export GEARSHIFT_KUBE_ASSETS && \
+	  GEARSHIFT_BENCH_ELECT_DEFAULTS=1 $(GO) test -count=1 -v -run 'TestServeLeaderElection$$' ./internal/cli/ | grep 'taken over'
 
 bench-plan: build
 	$(GO) run ./internal/bench/loadbench -gearshift $(BIN) -plan 2000

@@ -78,13 +78,19 @@ func TestServeLeaderElection(t *testing.T) {
 		cmd  *exec.Cmd
 		out  *testutil.SyncBuffer
 	}
+	// Short leases keep the test short; GEARSHIFT_BENCH_ELECT_DEFAULTS=1
+	// measures the takeover with serve's defaults (make bench-serve).
+	leases, timing := []string{"--leader-elect-lease-duration", "4s", "--leader-elect-renew-deadline", "3s", "--leader-elect-retry-period", "500ms"},
+		"lease duration 4s, retry period 500ms"
+	if os.Getenv("GEARSHIFT_BENCH_ELECT_DEFAULTS") == "1" {
+		leases, timing = nil, "serve's default lease duration, renew deadline and retry period"
+	}
 	start := func(name string) *replica {
 		dir := filepath.Join(temp, name)
 		port := testutil.FreePort(t)
-		cmd := exec.Command(bin, "serve", "--repo", git.URL("state"), "--listen", "127.0.0.1:"+strconv.Itoa(port),
+		cmd := exec.Command(bin, append([]string{"serve", "--repo", git.URL("state"), "--listen", "127.0.0.1:" + strconv.Itoa(port),
 			"--state-dir", filepath.Join(dir, "state"), "--no-status", "--poll-interval", "1h",
-			"--leader-elect", "--leader-elect-namespace", ns, "--leader-elect-identity", name,
-			"--leader-elect-lease-duration", "4s", "--leader-elect-renew-deadline", "3s", "--leader-elect-retry-period", "500ms")
+			"--leader-elect", "--leader-elect-namespace", ns, "--leader-elect-identity", name}, leases...)...)
 		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "XDG_CACHE_HOME=" + filepath.Join(dir, "cache"),
 			"KUBECONFIG=" + cluster.Kubeconfig, "GS_TEST_STATE=" + work, "GS_REPLICA=" + name, "GEARSHIFT_PASS_ENV=GS_TEST_STATE,GS_REPLICA",
 			"GEARSHIFT_WEBHOOK_SECRET=" + electSecret}
@@ -199,8 +205,8 @@ func TestServeLeaderElection(t *testing.T) {
 		by := perReplica(holders())
 		return len(by[survivors[0]]) == 3 && len(by[survivors[1]]) == 3
 	})
-	t.Logf("kill -9 of %s (holding %v): its Leases taken over after %s, the change applied there after %s (lease duration 4s, retry period 500ms)",
-		victim, orphans, tookOver.Round(10*time.Millisecond), applied.Round(10*time.Millisecond))
+	t.Logf("kill -9 of %s (holding %v): its Leases taken over after %s, the change applied there after %s (%s)",
+		victim, orphans, tookOver.Round(10*time.Millisecond), applied.Round(10*time.Millisecond), timing)
 
 	// The next push's webhook reaches one survivor only, as through a
 	// Service: the environments the other leads are woken through their
