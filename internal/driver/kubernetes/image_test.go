@@ -90,30 +90,39 @@ func TestKubeconfigPath(t *testing.T) {
 	}
 }
 
-// TestExecPluginRefused: a kubeconfig whose user runs an exec credential
-// plugin is refused before anything runs (the plugin would get
-// gearshift's environment).
-func TestExecPluginRefused(t *testing.T) {
+// TestExecPluginRefusedConfigs: a plugin that needs a terminal, speaks an
+// API gearshift does not, or is declared a variable no shell could pass
+// is refused before it runs, naming the kubeconfig and context.
+func TestExecPluginRefusedConfigs(t *testing.T) {
 	dir := t.TempDir()
 	marker := filepath.Join(dir, "ran")
-	kc := filepath.Join(dir, "kubeconfig")
-	if err := os.WriteFile(kc, []byte(`apiVersion: v1
+	for _, c := range []struct{ exec, want string }{
+		{`{apiVersion: client.authentication.k8s.io/v1, command: touch, args: [` + marker + `], interactiveMode: Always}`,
+			`its exec plugin touch needs a terminal (interactiveMode: Always), which gearshift never gives it`},
+		{`{apiVersion: client.authentication.k8s.io/v1alpha1, command: touch, args: [` + marker + `]}`,
+			`its exec plugin touch speaks "client.authentication.k8s.io/v1alpha1"`},
+		{`{apiVersion: client.authentication.k8s.io/v1, command: touch, args: [` + marker + `], interactiveMode: Never, env: [{name: "AWS-PROFILE", value: x}]}`,
+			`its exec plugin touch: environment variable name "AWS-PROFILE" is not a shell identifier`},
+	} {
+		kc := filepath.Join(dir, "kubeconfig")
+		if err := os.WriteFile(kc, []byte(`apiVersion: v1
 kind: Config
 clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
-users: [{name: u, user: {exec: {apiVersion: client.authentication.k8s.io/v1, command: touch, args: [`+marker+`], interactiveMode: Never}}}]
+users: [{name: u, user: {exec: `+c.exec+`}}]
 contexts: [{name: eks, context: {cluster: c, user: u}}]
 current-context: eks
 `), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	tgt := &state.KubernetesTarget{Kubeconfig: kc, Namespace: "default"}
-	u := &state.Unit{Name: "web", Version: "1", Target: "k8s"}
-	obs := NewPool("").Driver("k8s", tgt, nil).Observe(t.Context(), testEnv("k8s", tgt, u), u)
-	want := "unit web on kubernetes target k8s: kubeconfig " + kc + `: the user of context "eks" gets credentials from an exec plugin (touch), which gearshift does not run`
-	if !strings.HasPrefix(obs.Error, want) {
-		t.Errorf("observe with an exec plugin:\n%s\nwant\n%s", obs.Error, want)
-	}
-	if _, err := os.Stat(marker); err == nil {
-		t.Error("the exec plugin ran")
+			t.Fatal(err)
+		}
+		tgt := &state.KubernetesTarget{Kubeconfig: kc, Namespace: "default"}
+		u := &state.Unit{Name: "web", Version: "1", Target: "k8s"}
+		obs := NewPool("").Driver("k8s", tgt, nil).Observe(t.Context(), testEnv("k8s", tgt, u), u)
+		want := "unit web on kubernetes target k8s: kubeconfig " + kc + `: the user of context "eks": ` + c.want
+		if !strings.HasPrefix(obs.Error, want) {
+			t.Errorf("observe with the exec plugin %s:\n%s\nwant\n%s", c.exec, obs.Error, want)
+		}
+		if _, err := os.Stat(marker); err == nil {
+			t.Fatalf("the exec plugin %s ran", c.exec)
+		}
 	}
 }

@@ -187,10 +187,17 @@ func restConfig(kubeconfig, context string) (*rest.Config, error) {
 		return nil, fmt.Errorf("kubeconfig %s: %w", orDefault(kubeconfig), err)
 	}
 	if cfg.ExecProvider != nil {
-		// client-go runs the plugin with gearshift's whole environment
-		// (its tokens included) and offers no way to narrow it.
-		return nil, fmt.Errorf("kubeconfig %s: the user of context %q gets credentials from an exec plugin (%s), which gearshift does not run: "+
-			"it would see gearshift's environment; use a token file or a client certificate, or in-cluster credentials", orDefault(kubeconfig), contextName(cc, context), cfg.ExecProvider.Command)
+		// Run by gearshift with a minimal environment (execcred.go), not
+		// by client-go with gearshift's whole environment.
+		if err := useExecPlugin(cfg); err != nil {
+			return nil, fmt.Errorf("kubeconfig %s: the user of context %q: %w", orDefault(kubeconfig), contextName(cc, context), err)
+		}
+	}
+	if cfg.AuthProvider != nil {
+		// gcp and azure auth providers were removed from client-go; what
+		// is left would run with gearshift's environment.
+		return nil, fmt.Errorf("kubeconfig %s: the user of context %q uses the auth provider %q, which gearshift does not run: use an exec plugin, a token or a client certificate",
+			orDefault(kubeconfig), contextName(cc, context), cfg.AuthProvider.Name)
 	}
 	return cfg, nil
 }

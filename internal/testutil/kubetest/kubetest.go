@@ -504,3 +504,15 @@ func (c *Cluster) InPod(t testing.TB, cmd *exec.Cmd, ns, token string) {
 	// nothing propagates back).
 	cmd.SysProcAttr.Unshareflags |= syscall.CLONE_NEWNS
 }
+
+// Token is the bearer token of user ("admin" or one of Users), for a
+// test that hands it to gearshift some other way than a kubeconfig (an
+// exec credential plugin).
+func (c *Cluster) Token(t testing.TB, user string) string {
+	t.Helper()
+	tok, ok := c.tokens[user]
+	if !ok {
+		t.Fatalf("kubetest: no user %q", user)
+	}
+	return tok
+}
