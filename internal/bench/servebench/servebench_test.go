@@ -201,7 +201,7 @@ func pushes(t *testing.T, bin string, webhook bool, poll time.Duration, n int) {
 	}
 	fmt.Printf("serve: pushed -> first deploy action started, %s, %d pushes: p50 %s, p95 %s, max %s\n",
 		mode, n, pct(lat, 50), pct(lat, 95), pct(lat, 100))
-	if !webhook {
+	if !webhook && poll != serve.DefaultPollInterval {
 		// The wait is uniform over one poll period (interval + up to a
 		// quarter of jitter), plus the fetch and plan measured here.
 		fixed := pct(lat, 50) - (poll+poll/8)/2
