@@ -246,9 +246,14 @@ func testKubeLifecycle(t *testing.T, c *kubetest.Cluster) {
 	if _, err := c.Client.AppsV1().Deployments(f.ns).Patch(ctx, "web", types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{FieldManager: "kubectl-set"}); err != nil {
 		t.Fatal(err)
 	}
+	// Rolled out as the Deployment's own status says (the pods can show
+	// the image before the controller has counted them).
 	waitKube(t, "hotfix rolled out", func() bool {
 		imgs := c.PodImages(t, f.ns, "web")
-		return len(imgs) == 2 && imgs[firstKey(imgs)] == "registry.local/web:1.1-hotfix" && imgs[lastKey(imgs)] == "registry.local/web:1.1-hotfix"
+		d, err := c.Client.AppsV1().Deployments(f.ns).Get(ctx, "web", metav1.GetOptions{})
+		return len(imgs) == 2 && imgs[firstKey(imgs)] == "registry.local/web:1.1-hotfix" && imgs[lastKey(imgs)] == "registry.local/web:1.1-hotfix" &&
+			err == nil && d.Status.ObservedGeneration == d.Generation && d.Status.UpdatedReplicas == 2 && d.Status.ReadyReplicas == 2 &&
+			d.Status.AvailableReplicas == 2 && d.Status.Replicas == 2
 	})
 	out, _ = f.must(2, "plan", "dev", "--detailed-exitcode")
 	if !strings.Contains(out, "runs 1.1-hotfix, desired 1.1") {
