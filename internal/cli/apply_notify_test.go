@@ -15,6 +15,17 @@ import (
 	"github.com/gearshift-dev/gearshift/internal/notify"
 )
 
+// notifyRepo creates the state repository of environment prod at 1.0.0,
+// deployed by deploy (a script), with notifications notes.
+func notifyRepo(h *harness, deploy, notes string) {
+	h.git.CreateRepo("state", "main", map[string]string{
+		"cue.mod/module.cue":        "module: \"example.com/state@v0\"\nlanguage: version: \"v0.17.0\"\n",
+		"status.sh":                 statusScript,
+		"deploy.sh":                 deploy,
+		"environments/prod/env.cue": notifyEnvCUE("1.0.0", notes),
+	})
+}
+
 // receiver is a real HTTP endpoint that keeps what it was sent.
 type receiver struct {
 	*httptest.Server
@@ -86,12 +97,7 @@ func TestApplyNotify(t *testing.T) {
 	notes := `{webhook: {url: "` + hook.URL + `/gearshift", tokenEnv: "HOOK_TOKEN", secretEnv: "HOOK_SECRET"}},
 		{slack: urlEnv: "SLACK_URL"},
 		{githubStatus: {}, on: ["failure", "success"]}`
-	h.git.CreateRepo("state", "main", map[string]string{
-		"cue.mod/module.cue":        "module: \"example.com/state@v0\"\nlanguage: version: \"v0.17.0\"\n",
-		"status.sh":                 statusScript,
-		"deploy.sh":                 failingDeploy,
-		"environments/prod/env.cue": notifyEnvCUE("1.0.0", notes),
-	})
+	notifyRepo(h, failingDeploy, notes)
 	url := h.git.URL("state")
 
 	// A success: only the commit status (on failure and success).
@@ -195,12 +201,7 @@ func TestApplyNotifyNeverFails(t *testing.T) {
 		{webhook: url: "` + failing.URL + `/hook", on: ["success"], timeout: "5s", retries: 2},
 		{webhook: url: "` + refusing.URL + `/hook", on: ["success"], retries: 3},
 		{webhook: {url: "` + refusing.URL + `/hook", tokenEnv: "GITHUB_TOKEN_COPY"}, on: ["success"]}`
-	h.git.CreateRepo("state", "main", map[string]string{
-		"cue.mod/module.cue":        "module: \"example.com/state@v0\"\nlanguage: version: \"v0.17.0\"\n",
-		"status.sh":                 statusScript,
-		"deploy.sh":                 deployScript,
-		"environments/prod/env.cue": notifyEnvCUE("1.0.0", notes),
-	})
+	notifyRepo(h, deployScript, notes)
 	code, out, stderr := h.run("apply", "prod", "--repo", h.git.URL("state"), "-o", "json")
 	if code != 0 {
 		t.Fatalf("apply with failing notifications: exit %d, want 0\n%s", code, stderr)

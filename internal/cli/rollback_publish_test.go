@@ -28,12 +28,7 @@ func TestRollbackPublishes(t *testing.T) {
 	notes := `{webhook: url: "` + rollbacks.URL + `/hook", on: ["rollback"]},
 		{webhook: url: "` + failures.URL + `/hook"},
 		{githubStatus: {}, on: ["failure", "success"]}`
-	h.git.CreateRepo("state", "main", map[string]string{
-		"cue.mod/module.cue":        "module: \"example.com/state@v0\"\nlanguage: version: \"v0.17.0\"\n",
-		"status.sh":                 statusScript,
-		"deploy.sh":                 failingDeploy,
-		"environments/prod/env.cue": notifyEnvCUE("1.0.0", notes),
-	})
+	notifyRepo(h, failingDeploy, notes)
 	url := h.git.URL("state")
 	h.mustRun(0, "apply", "prod", "--repo", url)
 	h.git.Commit("state", "main", "1.1.0", map[string]string{"environments/prod/env.cue": notifyEnvCUE("1.1.0", notes)})

@@ -176,13 +176,19 @@ func Markdown(s string) string {
 		if strings.Contains(w, "://") || strings.Contains(strings.ToLower(w), "www.") {
 			// Punctuation that ends a sentence stays outside.
 			url := strings.TrimRight(w, ".,:;")
-			words[i] = "`" + strings.NewReplacer("`", "'", "|", `\|`).Replace(url) + "`" + wordReplacer.Replace(w[len(url):])
+			// In a table a pipe ends the cell even in a code span unless
+			// an odd number of backslashes precedes it: a backslash of
+			// the URL itself is written %5C, as a URL would have it.
+			words[i] = "`" + urlSpanReplacer.Replace(url) + "`" + wordReplacer.Replace(w[len(url):])
 			continue
 		}
 		words[i] = markdownWord(wordReplacer.Replace(w))
 	}
 	return strings.Join(words, " ")
 }
+
+// urlSpanReplacer makes a URL safe inside a code span of a table cell.
+var urlSpanReplacer = strings.NewReplacer("`", "'", "|", `\|`, `\`, "%5C")
 
 func markdownWord(w string) string {
 	if !strings.ContainsAny(w, "@#") {

@@ -80,6 +80,8 @@ func TestMarkdown(t *testing.T) {
 		{"<https://evil>", "`<https://evil>`"},
 		{"see www.evil.example", "see `www.evil.example`"},
 		{"GET http://127.0.0.1:1/h|x`y: 500", "GET `http://127.0.0.1:1/h\\|x'y`: 500"},
+		// A backslash before the pipe would unescape it in a table.
+		{"www.\\|", "`www.%5C\\|`"},
 		{"fixes #12 and acme/x#3", "fixes #\u200b12 and acme/x#\u200b3"},
 		{"&#64;alice &lt;b&gt;", "&amp;#\u200b64;alice &amp;lt;b&amp;gt;"},
 		{`trailing\|pipe`, `trailing\\\|pipe`},
