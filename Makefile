@@ -97,10 +97,12 @@ bench-fleet: build
 
 # Proxy switches under load (issue 12): a strict keep-alive client against
 # real HAProxy (blue/green and rolling over 3 hosts) and nginx (reload, the
-# control): requests, failed requests by kind, switch and switch-back
-# times, and the time from "live" reported to the last old response.
+# control; in front of rolling hosts with its defaults and with the settings
+# docs/host-layout.md recommends): requests, failed requests by kind, switch
+# and switch-back times, and the time from "live" reported to the last old
+# response.
 bench-proxy:
-	GEARSHIFT_BENCH_PROXY=1 $(GO) test -count=1 -v -run 'UnderLoad|ReloadControl' ./internal/bench/proxybench/ | grep -v -e '^=== ' -e '^--- PASS' -e '^    proxybench_test'
+	GEARSHIFT_BENCH_PROXY=1 $(GO) test -count=1 -v -run 'UnderLoad|ReloadControl' -bench NginxRolling -benchtime 1x ./internal/bench/proxybench/ | grep -v -e '^=== ' -e '^--- PASS' -e '^    proxybench_test' -e '^    --- BENCH' -e '^--- BENCH' -e '^Benchmark' -e '^goos:' -e '^goarch:' -e '^pkg:' -e '^cpu:'
 
 # Observe 500 Deployments of one namespace on a real control plane (issue
 # 11): wall time and API requests per observation of the environment.

@@ -23,7 +23,7 @@ import (
 
 // cycles is how many switches and switch-backs each run makes
 // (GEARSHIFT_PROXY_CYCLES overrides it, for the benchmark).
-func cycles(t *testing.T) int {
+func cycles(t testing.TB) int {
 	if s := os.Getenv("GEARSHIFT_PROXY_CYCLES"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
@@ -59,7 +59,7 @@ func TestMain(m *testing.M) {
 
 // unitServer is the host driver's test unit (it answers its version),
 // built once.
-func unitServer(t *testing.T) string {
+func unitServer(t testing.TB) string {
 	buildOnce.Do(func() {
 		buildDir, buildErr = os.MkdirTemp("", "proxybench-")
 		if buildErr != nil {
@@ -79,7 +79,7 @@ func unitServer(t *testing.T) string {
 }
 
 // artifact is an unpacked release of the unit server at version.
-func artifact(t *testing.T, version string) string {
+func artifact(t testing.TB, version string) string {
 	dir := t.TempDir()
 	bin, err := os.ReadFile(unitServer(t))
 	if err != nil {
@@ -96,7 +96,7 @@ func artifact(t *testing.T, version string) string {
 
 // events keeps the time of the last "is live" message of the driver.
 type events struct {
-	t    *testing.T
+	t    testing.TB
 	mu   sync.Mutex
 	live time.Time
 }
@@ -118,7 +118,7 @@ func (e *events) lastLive() time.Time {
 	return e.live
 }
 
-func deployReq(t *testing.T, u *state.Unit, ev *events) driver.DeployRequest {
+func deployReq(t testing.TB, u *state.Unit, ev *events) driver.DeployRequest {
 	return driver.DeployRequest{Env: &state.Environment{Name: "bench"}, Unit: u, ArtifactDir: artifact(t, u.Version), Now: time.Now().UTC(), Event: ev.add}
 }
 
@@ -126,7 +126,7 @@ func localConnect(ctx context.Context, t *state.HostTarget, h string) (host.Conn
 	return transport.Local(), nil
 }
 
-func prune(t *testing.T, d *host.Driver) {
+func prune(t testing.TB, d *host.Driver) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -137,7 +137,7 @@ func prune(t *testing.T, d *host.Driver) {
 }
 
 // freePort is a port for a release behind the proxy (hatest.ServicePort).
-func freePort(t *testing.T) int { return hatest.ServicePort(t) }
+func freePort(t testing.TB) int { return hatest.ServicePort(t) }
 
 // figures are one run's measurements.
 type figures struct {
@@ -167,7 +167,7 @@ type step struct {
 
 // runLoad runs the strict client against url while the steps run one
 // after another, a pause between them, and measures each.
-func runLoad(t *testing.T, name, url string, ev *events, steps []step) figures {
+func runLoad(t testing.TB, name, url string, ev *events, steps []step) figures {
 	ctx := context.Background()
 	l := &Load{URL: url, Conns: connections}
 	if err := l.Start(); err != nil {
@@ -284,7 +284,7 @@ func blueGreenUnit(version string, ports [2]int) *state.Unit {
 // blueGreenSteps: a deploy of 2.0.0 under load, then switch-backs and
 // switches between the two running slots (Rollback to a version whose
 // release still runs in the other slot: the proxy switch alone).
-func blueGreenSteps(t *testing.T, d *host.Driver, ports [2]int, ev *events) []step {
+func blueGreenSteps(t testing.TB, d *host.Driver, ports [2]int, ev *events) []step {
 	env := &state.Environment{Name: "bench"}
 	u2 := blueGreenUnit("2.0.0", ports)
 	steps := []step{{version: "2.0.0", run: func(ctx context.Context) error {
@@ -359,7 +359,7 @@ func checkLive(t *testing.T, f figures) {
 // rollingHosts makes the directories of 3 hosts of a rolling unit on
 // this machine (root holds {host}), each with the port its release listens
 // on, and returns the hosts and their addresses.
-func rollingHosts(t *testing.T) (root string, hosts, addrs []string) {
+func rollingHosts(t testing.TB) (root string, hosts, addrs []string) {
 	hosts = []string{"h1", "h2", "h3"}
 	root = filepath.Join(t.TempDir(), "{host}")
 	for _, h := range hosts {
@@ -391,7 +391,7 @@ func rollingUnit(version string) *state.Unit {
 
 // rollingSteps deploys 1.0.0, then returns the cycles of a rolling
 // deploy and its rollback, and the versions they serve.
-func rollingSteps(t *testing.T, d *host.Driver, ev *events) ([]step, []string) {
+func rollingSteps(t testing.TB, d *host.Driver, ev *events) ([]step, []string) {
 	if _, err := d.Deploy(context.Background(), deployReq(t, rollingUnit("1.0.0"), ev)); err != nil {
 		t.Fatal(err)
 	}
@@ -435,35 +435,37 @@ func TestHAProxyRollingUnderLoad(t *testing.T) {
 	check(t, f, want)
 }
 
-// TestNginxRollingUnderLoad measures what docs/host-layout.md says of
-// nginx in front of rolling hosts, which gearshift does not drive: the
-// same rolling deploys and rollbacks as above through nginx with its
-// defaults, then with the settings the docs recommend. A measurement
-// (make bench-proxy), not a test: a stopped host's requests in flight
-// fail, and how many depends on the machine's timing.
-func TestNginxRollingUnderLoad(t *testing.T) {
-	if os.Getenv("GEARSHIFT_BENCH_PROXY") != "1" {
-		t.Skip("a measurement: make bench-proxy runs it")
-	}
+// BenchmarkNginxRolling measures what docs/host-layout.md says of nginx
+// in front of rolling hosts, which gearshift does not drive: the same
+// rolling deploys and rollbacks as above through nginx with its defaults,
+// then with the settings the docs recommend. A measurement, not a test (a
+// stopped host's requests in flight fail, and how many depends on the
+// machine's timing): make bench-proxy runs it once (-benchtime 1x) and
+// prints its figures with the others.
+func BenchmarkNginxRolling(b *testing.B) {
 	for _, recommended := range []bool{false, true} {
 		name := "nginx rolling, 3 hosts, nginx's defaults"
 		if recommended {
 			name = "nginx rolling, 3 hosts, the settings the docs recommend"
 		}
-		t.Run(map[bool]string{false: "defaults", true: "recommended"}[recommended], func(t *testing.T) {
-			root, hosts, addrs := rollingHosts(t)
-			ev := &events{t: t}
-			d := &host.Driver{Name: "t", Connect: localConnect, Event: ev.add, StopTimeout: 5 * time.Second, Target: &state.HostTarget{
-				Hosts: hosts, Root: root, Service: "process", KeepReleases: 3,
-			}}
-			prune(t, d)
-			// Every host serves before nginx starts: none is marked down
-			// by nginx's own start-up check.
-			steps, _ := rollingSteps(t, d, ev)
-			srv := nginx.StartRolling(t, "web", addrs, recommended)
-			f := runLoad(t, name, srv.URL, ev, steps)
-			for _, e := range f.errors {
-				t.Log(e)
+		b.Run(map[bool]string{false: "defaults", true: "recommended"}[recommended], func(b *testing.B) {
+			for range b.N {
+				root, hosts, addrs := rollingHosts(b)
+				ev := &events{t: b}
+				d := &host.Driver{Name: "t", Connect: localConnect, Event: ev.add, StopTimeout: 5 * time.Second, Target: &state.HostTarget{
+					Hosts: hosts, Root: root, Service: "process", KeepReleases: 3,
+				}}
+				prune(b, d)
+				// Every host serves before nginx starts: none is marked
+				// down by nginx's own start-up check.
+				steps, _ := rollingSteps(b, d, ev)
+				srv := nginx.StartRolling(b, "web", addrs, recommended)
+				f := runLoad(b, name, srv.URL, ev, steps)
+				for _, e := range f.errors {
+					b.Log(e)
+				}
+				b.ReportMetric(float64(f.total()), "failed/run")
+				b.ReportMetric(float64(f.requests), "requests/run")
 			}
 		})
 	}
