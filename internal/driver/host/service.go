@@ -291,13 +291,8 @@ const (
 func (h *hostRun) proc(ctx context.Context, pid int) (procState, string, error) {
 	cwd, err := h.c.Readlink(ctx, "/proc/"+strconv.Itoa(pid)+"/cwd")
 	if err == nil {
-		cwd = strings.TrimSuffix(cwd, " (deleted)")
-		dir := path.Dir(cwd)
-		id := path.Base(cwd)
-		if path.Base(dir) == "releases" && path.Base(path.Dir(dir)) == h.l.Unit && ValidID(id) {
-			return procOurs, id, nil
-		}
-		return procForeign, "", nil
+		st, id := h.cwdState(cwd)
+		return st, id, nil
 	}
 	if err := ctx.Err(); err != nil {
 		return procGone, "", err
@@ -313,6 +308,18 @@ func (h *hostRun) proc(ctx context.Context, pid int) (procState, string, error) 
 		return procOurs, "", nil
 	}
 	return procGone, "", nil
+}
+
+// cwdState judges a process by its working directory: a release
+// directory of the unit (and which), or anything else.
+func (h *hostRun) cwdState(cwd string) (procState, string) {
+	cwd = strings.TrimSuffix(cwd, " (deleted)")
+	dir := path.Dir(cwd)
+	id := path.Base(cwd)
+	if path.Base(dir) == "releases" && path.Base(path.Dir(dir)) == h.l.Unit && ValidID(id) {
+		return procOurs, id
+	}
+	return procForeign, ""
 }
 
 // procfs reports whether the host has a Linux /proc, once per operation.
@@ -367,37 +374,25 @@ func (h *hostRun) pgid(ctx context.Context, pid int) int {
 // waitGone polls until pid has exited (or its pid went to another
 // program) or timeout passes.
 //
-// Exited means all of it: the main thread of a dying process drops its
-// working directory (so /proc/<pid>/cwd fails) before its other threads
-// have closed the files they share, and a Go server's listening socket
-// stays bound for that while. A release started at once on the same port
-// then failed with "address already in use" (9 times in 300 restarts on a
-// busy 2-core machine). So where /proc/<pid>/status can be read, the
-// process has exited once the file is gone or the process is a zombie with
-// no thread but its leader left.
+// Exited means all of it. A dying process drops its working directory
+// (so /proc/<pid>/cwd fails) before it has closed its files, and a
+// multi-threaded one (any Go server) keeps its listening socket bound
+// until its last thread is done: a release started at once on the same
+// port then failed with "address already in use" (9 times in 300
+// restarts on a busy 2-core machine). So where /proc can be read, the
+// process has exited once /proc/<pid>/status is gone or says a zombie
+// with no thread but its leader left; while the file says it is alive,
+// only a working directory outside the unit's releases (its pid reused)
+// ends the wait, never an unreadable one.
 func (h *hostRun) waitGone(ctx context.Context, pid int, timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
 	for {
-		exiting := false
 		if h.procfs(ctx) {
-			b, err := h.c.ReadFile(ctx, "/proc/"+strconv.Itoa(pid)+"/status")
-			switch {
-			case errors.Is(err, fs.ErrNotExist):
-				return true
-			case err == nil:
-				if zombie, threads := procStatus(b); zombie {
-					if threads <= 1 {
-						return true
-					}
-					exiting = true
-				}
-			}
-		}
-		if !exiting {
-			st, _, err := h.proc(ctx, pid)
-			if err == nil && st != procOurs {
+			if h.exited(ctx, pid) {
 				return true
 			}
+		} else if st, _, err := h.proc(ctx, pid); err == nil && st != procOurs {
+			return true
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return false
@@ -408,6 +403,28 @@ func (h *hostRun) waitGone(ctx context.Context, pid int, timeout time.Duration) 
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// exited is waitGone's test on a host with /proc.
+func (h *hostRun) exited(ctx context.Context, pid int) bool {
+	p := "/proc/" + strconv.Itoa(pid)
+	b, err := h.c.ReadFile(ctx, p+"/status")
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return true
+	case err != nil:
+		return false
+	}
+	zombie, threads := procStatus(b)
+	if zombie {
+		return threads <= 1
+	}
+	cwd, err := h.c.Readlink(ctx, p+"/cwd")
+	if err != nil {
+		return false // exiting: its directory is gone, maybe not its sockets
+	}
+	st, _ := h.cwdState(cwd)
+	return st != procOurs
 }
 
 // procStatus reads /proc/<pid>/status: whether the process is a zombie (or

@@ -35,7 +35,7 @@ func TestStopFreesThePort(t *testing.T) {
 	h := &hostRun{name: "local", c: transport.Local(), l: l}
 	p := processService{d: &Driver{StopTimeout: 5 * time.Second}}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	n := 150
+	n := 300
 	if testing.Short() {
 		n = 20
 	}
