@@ -152,9 +152,9 @@ func (c *Counts) add(r UnitResult) {
 type EnvResult struct {
 	Name string `json:"name"`
 	Run  string `json:"run"`
-	// Command is the command whose run this is: "" for apply, "rollback"
-	// for gearshift rollback (one unit, outcome rolled-back when it
-	// succeeded).
+	// Command is the command whose run this is: "" for apply,
+	// CommandRollback for gearshift rollback (one unit, outcome
+	// rolled-back when it succeeded).
 	Command string       `json:"command,omitempty"`
 	Resumed []Resumed    `json:"resumed,omitempty"`
 	Units   []UnitResult `json:"units"`
@@ -170,6 +170,9 @@ type EnvResult struct {
 	// Published is what was published after the run (Report).
 	Published []Report `json:"published,omitempty"`
 }
+
+// CommandRollback is EnvResult.Command of gearshift rollback.
+const CommandRollback = "rollback"
 
 // Failed reports whether the run of this environment failed.
 func (e *EnvResult) Failed() bool {

@@ -72,7 +72,7 @@ func Rollback(ctx context.Context, req Request, unit, to string, o Options) (*Ro
 	if err := r.begin(ctx); err != nil {
 		return nil, err
 	}
-	res := &EnvResult{Name: env.Name, Run: run, Command: "rollback", Started: r.started.UTC(), Units: []UnitResult{}}
+	res := &EnvResult{Name: env.Name, Run: run, Command: CommandRollback, Started: r.started.UTC(), Units: []UnitResult{}}
 	// What the rollback publishes (GitHub deployments, notifications) is
 	// published once it has ended, as an apply's is, and only when the
 	// driver was asked to roll back: a refused rollback changed nothing.

@@ -132,8 +132,9 @@ func NewEvent(res *apply.EnvResult, commit, ref, logURL string, redact func(stri
 	return e
 }
 
-// CommandRollback is apply.EnvResult.Command of gearshift rollback.
-const CommandRollback = "rollback"
+// CommandRollback is apply's: the command of gearshift rollback's result
+// and the prefix of its events.
+const CommandRollback = apply.CommandRollback
 
 // RollbackSummary is a rollback's result in a few words: "api rolled
 // back from 1.2.0 to 1.1.0", or "api 1.2.0 not rolled back: <error>".

@@ -61,12 +61,13 @@ type Sender struct {
 const DefaultBackoff = 250 * time.Millisecond
 
 // Send sends ev to each of notes whose on lists ev.Outcome (or, for a
-// rollback's event, "rollback"), all at once, and reports each. A success is sent by webhooks only when the run
-// changed something (a scheduled reconcile that found nothing to do says
-// nothing); a commit status is set for every run, being the commit's
-// state.
+// rollback's event, "rollback"), all at once, and reports each. A success
+// is sent by webhooks only when the run changed something (a scheduled
+// reconcile that found nothing to do says nothing); a commit status is set
+// for every apply, being the commit's state, and never for a rollback.
 func (s *Sender) Send(ctx context.Context, notes []state.Notification, ev Event) []apply.Report {
 	reports := make([]apply.Report, len(notes))
+	rollback := strings.HasPrefix(ev.Event, CommandRollback+".")
 	var wg sync.WaitGroup
 	for i, n := range notes {
 		reports[i] = apply.Report{Kind: KindNotification, Name: fmt.Sprintf("%s#%d", n.Kind(), i)}
@@ -74,7 +75,6 @@ func (s *Sender) Send(ctx context.Context, notes []state.Notification, ev Event)
 		if len(on) == 0 {
 			on = []string{OutcomeFailure}
 		}
-		rollback := strings.HasPrefix(ev.Event, CommandRollback+".")
 		switch {
 		case !slices.Contains(on, ev.Outcome) && !(rollback && slices.Contains(on, CommandRollback)):
 			reports[i].Outcome, reports[i].Detail = Skipped, "not sent on "+ev.Outcome
