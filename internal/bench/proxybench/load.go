@@ -205,14 +205,19 @@ func (l *Load) LastOtherIn(version string, from, until time.Time) (time.Time, bo
 }
 
 // OtherSentIn counts the responses of a version other than version to
-// requests sent in [from, until): requests that reached an old release
-// although they were sent once the new one was reported live.
+// requests sent at or after from and answered before until: requests that
+// reached an old release although they were sent once the new one was
+// reported live. A request still unanswered at until is not counted: the
+// next switch (which starts at until) may have routed it, and a
+// switch-back rightly sends it to the other version (a CI run saw 4 such
+// requests, sent just before a switch-back and answered by the release
+// it went back to).
 func (l *Load) OtherSentIn(version string, from, until time.Time) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := 0
 	for _, r := range l.responses {
-		if r.version != version && !r.sent.Before(from) && r.sent.Before(until) {
+		if r.version != version && !r.sent.Before(from) && r.at.Before(until) {
 			n++
 		}
 	}
