@@ -256,11 +256,11 @@ func testKubeLifecycle(t *testing.T, c *kubetest.Cluster) {
 			d.Status.AvailableReplicas == 2 && d.Status.Replicas == 2
 	})
 	out, _ = f.must(2, "plan", "dev", "--detailed-exitcode")
-	if !strings.Contains(out, "runs 1.1-hotfix, desired 1.1") {
+	if !strings.Contains(out, "drift: runs 1.1-hotfix, desired 1.1: image registry.local/web:1.1-hotfix was set outside gearshift, which rolled out 1.1") {
 		t.Errorf("plan after kubectl set image:\n%s", out)
 	}
 	js, _ := f.must(0, "plan", "dev", "-o", "json")
-	if !strings.Contains(js, `"health_detail": "ready 2/2; image registry.local/web:1.1-hotfix was set outside gearshift, which rolled out 1.1"`) {
+	if !strings.Contains(js, `"drift": "image registry.local/web:1.1-hotfix was set outside gearshift, which rolled out 1.1"`) || !strings.Contains(js, `"code": "drift"`) {
 		t.Errorf("the plan's observation does not say who changed the image:\n%s", js)
 	}
 	f.must(0, "apply", "dev")

@@ -50,6 +50,10 @@ type Unit struct {
 	HealthDetail string            `json:"health_detail,omitempty"`
 	Frameworks   map[string]string `json:"frameworks,omitempty"`
 	Checksum     string            `json:"checksum,omitempty"`
+	// Drift says what was changed outside gearshift (on Kubernetes: the
+	// image, set by another field manager); the plan's reason is then
+	// drift rather than a version change.
+	Drift string `json:"drift,omitempty"`
 	// Previous is the release before the running one: what rollback
 	// returns to.
 	Previous *Release `json:"previous,omitempty"`

@@ -116,6 +116,10 @@ func unitAction(env *state.Environment, u *state.Unit, obs observation.Unit, now
 		a.Type = Deploy
 		a.Reasons = append(a.Reasons, Reason{Drift, "hosts run different versions: " + hostVersions(obs.Hosts)})
 		return a
+	case obs.Version != u.Version && obs.Drift != "":
+		a.Type = Deploy
+		a.Reasons = append(a.Reasons, Reason{Drift, fmt.Sprintf("runs %s, desired %s: %s", obs.Version, u.Version, obs.Drift)})
+		return a
 	case obs.Version != u.Version:
 		a.Type = Deploy
 		a.Reasons = append(a.Reasons, Reason{VersionChanged, fmt.Sprintf("runs %s, desired %s", obs.Version, u.Version)})

@@ -114,6 +114,15 @@ func TestCompute(t *testing.T) {
 			want: []string{"0 redeploy zeo 1.0.0->1.0.0 [drift,max-age,unhealthy]"},
 		},
 		{
+			name: "changed outside gearshift",
+			obs: func(o map[string]observation.Unit) {
+				x := ok("1.0.0-hotfix", day)
+				x.Drift = "image r/zeo:1.0.0-hotfix was set outside gearshift, which rolled out 1.0.0"
+				o["zeo"] = x
+			},
+			want: []string{"0 deploy zeo 1.0.0-hotfix->1.0.0 [drift]"},
+		},
+		{
 			name: "hosts disagree",
 			obs: func(o map[string]observation.Unit) {
 				o["zeo"] = observation.Unit{Deployed: true, Health: observation.HealthHealthy, Hosts: []observation.Host{

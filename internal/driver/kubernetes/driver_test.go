@@ -408,7 +408,7 @@ func testDrift(t *testing.T, c *kubetest.Cluster) {
 	}
 	d = NewPool("").Driver("k8s", tgt, func() time.Time { return t0 }) // a new run
 	obs := d.Observe(ctx, env, u)
-	if obs.Version != "1.1-hotfix" || !strings.Contains(obs.HealthDetail, "image registry.local/web:1.1-hotfix was set outside gearshift, which rolled out 1.1") || !obs.DeployedAt.IsZero() {
+	if obs.Version != "1.1-hotfix" || obs.Drift != "image registry.local/web:1.1-hotfix was set outside gearshift, which rolled out 1.1" || !obs.DeployedAt.IsZero() {
 		t.Errorf("observation of the drift: %+v", obs)
 	}
 	if _, err := d.Deploy(ctx, driver.DeployRequest{Env: env, Unit: u, Now: t0.Add(time.Hour)}); err != nil {

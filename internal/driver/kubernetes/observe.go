@@ -179,7 +179,7 @@ func (d *Driver) Observe(ctx context.Context, env *state.Environment, u *state.U
 	}
 	obs.Health, obs.HealthDetail = d.health(u, w, obs.DeployedAt)
 	if gv := w.Annotations[AnnVersion]; gv != "" && gv != obs.Version {
-		obs.HealthDetail = joinMsg(obs.HealthDetail, fmt.Sprintf("image %s was set outside gearshift, which rolled out %s", c.Image, gv))
+		obs.Drift = fmt.Sprintf("image %s was set outside gearshift, which rolled out %s", c.Image, gv)
 	}
 	return obs
 }
@@ -332,13 +332,6 @@ func tagOf(img string) string {
 		return img[i+1:]
 	}
 	return ""
-}
-
-func joinMsg(a, b string) string {
-	if a == "" {
-		return b
-	}
-	return a + "; " + b
 }
 
 func joinOr(names []string) string {

@@ -456,12 +456,6 @@ func (c *Cluster) PodImages(t testing.TB, ns, app string) map[string]string {
 	return out
 }
 
-var (
-	podrunOnce sync.Once
-	podrunBin  string
-	podrunErr  error
-)
-
 // InPod makes cmd run as if in a pod of namespace ns whose service
 // account token is token: KUBERNETES_SERVICE_HOST and _PORT name the API
 // server, and /var/run/secrets/kubernetes.io/serviceaccount holds the
@@ -470,19 +464,11 @@ var (
 // cmd.Env must be set; the machine's /run is not touched.
 func (c *Cluster) InPod(t testing.TB, cmd *exec.Cmd, ns, token string) {
 	t.Helper()
-	podrunOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "gearshift-podrun-")
-		if err != nil {
-			podrunErr = err
-			return
-		}
-		podrunBin = filepath.Join(dir, "podrun")
-		if out, err := exec.Command("go", "build", "-o", podrunBin, "github.com/gearshift-dev/gearshift/internal/testutil/kubetest/podrun").CombinedOutput(); err != nil {
-			podrunErr = fmt.Errorf("go build podrun: %v\n%s", err, out)
-		}
-	})
-	if podrunErr != nil {
-		t.Fatal(podrunErr)
+	// Built for each test into its own directory, which the test removes
+	// (go build's cache makes the second build a link).
+	podrunBin := filepath.Join(t.TempDir(), "podrun")
+	if out, err := exec.Command("go", "build", "-o", podrunBin, "github.com/gearshift-dev/gearshift/internal/testutil/kubetest/podrun").CombinedOutput(); err != nil {
+		t.Fatalf("go build podrun: %v\n%s", err, out)
 	}
 	sa := t.TempDir()
 	for name, b := range map[string][]byte{"token": []byte(token), "ca.crt": c.caPEM, "namespace": []byte(ns)} {
