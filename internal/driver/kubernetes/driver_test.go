@@ -44,6 +44,7 @@ func TestKubernetes(t *testing.T) {
 	t.Run("Paused", func(t *testing.T) { testPaused(t, c) })
 	t.Run("HealthCheck", func(t *testing.T) { testHealthCheck(t, c) })
 	t.Run("ExecPlugin", func(t *testing.T) { testExecPlugin(t, c) })
+	t.Run("ClientCertificates", func(t *testing.T) { testClientCerts(t, c) })
 }
 
 // testHealthCheck: after the rollout, a unit's health.http is probed from

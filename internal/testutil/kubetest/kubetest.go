@@ -68,6 +68,8 @@ type Cluster struct {
 
 	dir    string
 	caPEM  []byte
+	ca     *x509.Certificate
+	caKey  *rsa.PrivateKey
 	tokens map[string]string
 }
 
@@ -145,7 +147,7 @@ func Start(t testing.TB) *Cluster {
 		c.tokens[u] = randomHex(t, 16)
 	}
 	certs := writeCerts(t, dir)
-	c.caPEM = certs.caPEM
+	c.caPEM, c.ca, c.caKey = certs.caPEM, certs.ca, certs.caPriv
 
 	var tokenCSV strings.Builder
 	fmt.Fprintf(&tokenCSV, "%s,admin,admin,system:masters\n", c.tokens["admin"])
@@ -380,6 +382,8 @@ func writeFile(t testing.TB, path string, b []byte) {
 type certFiles struct {
 	caCert, caKey, serverCert, serverKey, saKey string
 	caPEM                                       []byte
+	ca                                          *x509.Certificate
+	caPriv                                      *rsa.PrivateKey
 }
 
 // writeCerts makes a CA, a serving certificate for 127.0.0.1 and
@@ -404,6 +408,7 @@ func writeCerts(t testing.TB, dir string) certFiles {
 		t.Fatal(err)
 	}
 	ca, _ := x509.ParseCertificate(caDER)
+	f.ca, f.caPriv = ca, caKey
 	f.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
 	writeFile(t, f.caCert, f.caPEM)
 	writeFile(t, f.caKey, keyPEM(caKey))
@@ -425,6 +430,31 @@ func writeCerts(t testing.TB, dir string) certFiles {
 	writeFile(t, f.serverKey, keyPEM(srvKey))
 	writeFile(t, f.saKey, keyPEM(rsaKey(t)))
 	return f
+}
+
+// ClientCert is a client certificate of user (its common name) in groups
+// (its organizations), signed by the cluster's CA, which the API server
+// trusts for clients (--client-ca-file), valid until notAfter; and its
+// key. Both PEM, as a kubeconfig's client-certificate-data and
+// client-key-data hold them once base64-encoded.
+func (c *Cluster) ClientCert(t testing.TB, user string, groups []string, notAfter time.Time) (certPEM, key []byte) {
+	t.Helper()
+	k := rsaKey(t)
+	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial, Subject: pkix.Name{CommonName: user, Organization: groups},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter,
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.ca, &k.PublicKey, c.caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), keyPEM(k)
 }
 
 func rsaKey(t testing.TB) *rsa.PrivateKey {
