@@ -24,6 +24,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"github.com/gearshift-dev/gearshift/internal/serve"
 	"github.com/gearshift-dev/gearshift/internal/testutil"
@@ -32,7 +34,9 @@ import (
 )
 
 // TestKubernetesManifests applies deploy/kubernetes to a real control
-// plane: every object is accepted, the Deployment gets its ReplicaSet of
+// plane as the docs say, `kubectl apply -k deploy/kubernetes` (kustomize's
+// build, by the library kubectl runs it with) and a deployer-binding.yaml
+// for the target namespace: every object is accepted, the Deployment gets its ReplicaSet of
 // three, the ServiceAccount may do what --leader-elect and the kubernetes
 // driver need and nothing more (SubjectAccessReview), and gearshift serve
 // --leader-elect runs as in the pod (in-cluster config: that
@@ -43,20 +47,30 @@ func TestKubernetesManifests(t *testing.T) {
 		t.Skip("a control plane")
 	}
 	cluster := kubetest.Start(t)
-	ns, target, other := cluster.Namespace(t), cluster.Namespace(t), cluster.Namespace(t)
+	// The kustomization's namespace, which it creates.
+	ns, target, other := "gearshift", cluster.Namespace(t), cluster.Namespace(t)
 	ctx := context.Background()
-	for _, f := range []string{"serviceaccount.yaml", "rbac.yaml", "secret.yaml", "deployment.yaml", "deployer-binding.yaml"} {
-		b, err := os.ReadFile(filepath.Join("..", "..", "deploy", "kubernetes", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if f == "deployer-binding.yaml" {
-			b = bytes.ReplaceAll(b, []byte("namespace: apps "), []byte("namespace: "+target+" "))
-			b = bytes.ReplaceAll(b, []byte("namespace: gearshift "), []byte("namespace: "+ns+" "))
-		}
-		for _, obj := range decodeAll(t, f, b) {
-			if err := create(ctx, cluster, ns, obj); err != nil {
-				t.Fatalf("%s: %T: %v", f, obj, err)
+	dir := filepath.Join("..", "..", "deploy", "kubernetes")
+	built, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
+	if err != nil {
+		t.Fatalf("kustomize build %s: %v", dir, err)
+	}
+	y, err := built.AsYaml()
+	if err != nil {
+		t.Fatal(err)
+	}
+	binding, err := os.ReadFile(filepath.Join(dir, "deployer-binding.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	binding = bytes.ReplaceAll(binding, []byte("namespace: apps "), []byte("namespace: "+target+" "))
+	for _, f := range []struct {
+		name string
+		b    []byte
+	}{{"kubectl apply -k " + dir, y}, {"deployer-binding.yaml", binding}} {
+		for _, obj := range decodeAll(t, f.name, f.b) {
+			if err := create(ctx, cluster, obj); err != nil {
+				t.Fatalf("%s: %T: %v", f.name, obj, err)
 			}
 		}
 	}
@@ -184,15 +198,19 @@ func decodeAll(t *testing.T, name string, b []byte) []runtime.Object {
 }
 
 // create creates obj in ns (or in its own namespace when it names one).
-func create(ctx context.Context, c *kubetest.Cluster, ns string, obj runtime.Object) error {
+// create creates obj as kubectl would: in its own namespace, else in
+// "default" (the test's kubeconfig names none).
+func create(ctx context.Context, c *kubetest.Cluster, obj runtime.Object) error {
 	in := func(m metav1.Object) string {
 		if m.GetNamespace() != "" {
 			return m.GetNamespace()
 		}
-		return ns
+		return "default"
 	}
 	var err error
 	switch o := obj.(type) {
+	case *corev1.Namespace:
+		_, err = c.Client.CoreV1().Namespaces().Create(ctx, o, metav1.CreateOptions{})
 	case *corev1.ServiceAccount:
 		_, err = c.Client.CoreV1().ServiceAccounts(in(o)).Create(ctx, o, metav1.CreateOptions{})
 	case *corev1.Secret:
@@ -204,11 +222,6 @@ func create(ctx context.Context, c *kubetest.Cluster, ns string, obj runtime.Obj
 	case *rbacv1.Role:
 		_, err = c.Client.RbacV1().Roles(in(o)).Create(ctx, o, metav1.CreateOptions{})
 	case *rbacv1.RoleBinding:
-		for i := range o.Subjects {
-			if o.Subjects[i].Kind == "ServiceAccount" && o.Subjects[i].Namespace == "" {
-				o.Subjects[i].Namespace = ns
-			}
-		}
 		_, err = c.Client.RbacV1().RoleBindings(in(o)).Create(ctx, o, metav1.CreateOptions{})
 	case *rbacv1.ClusterRole:
 		_, err = c.Client.RbacV1().ClusterRoles().Create(ctx, o, metav1.CreateOptions{})
