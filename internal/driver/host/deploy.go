@@ -370,7 +370,14 @@ func (d *Driver) deployHost(ctx context.Context, req driver.DeployRequest, id st
 		}
 		rec.Previous = cur.ID
 	}
-	if err := h.checkSpace(ctx, req.ArtifactDir, req.ArchiveFile, id); err != nil {
+	archDir := ""
+	if a := d.Target.Archive; a != nil && a.Dir != "" {
+		var err error
+		if archDir, err = archiveDir(a.Dir, h.host); err != nil {
+			return cur, err
+		}
+	}
+	if err := h.checkSpace(ctx, req.ArtifactDir, req.ArchiveFile, archDir, id); err != nil {
 		return cur, err
 	}
 	if err := h.writeJSON(ctx, l.Attempt(), attempt{FormatVersion: RecordFormatVersion, ID: id, Version: u.Version, Previous: rec.Previous, StartedAt: now}); err != nil {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -103,9 +104,12 @@ func fileSize(p string) (int64, error) {
 }
 
 // checkSpace refuses a release that does not fit in the usable space of
-// the unit's filesystem on the host (see art.Space.Usable): the
-// archive copy and the unpacked tree.
-func (h *hostRun) checkSpace(ctx context.Context, artifactDir, archiveFile, id string) error {
+// the unit's filesystem on the host (see art.Space.Usable): the archive
+// copy and the unpacked tree. When the archive goes to the target's
+// archive directory (archDir, tsd-import's {transfer}/sw/archive), that
+// directory's filesystem must hold the archive: when it is another
+// filesystem than the unit's, each is checked for its own part.
+func (h *hostRun) checkSpace(ctx context.Context, artifactDir, archiveFile, archDir, id string) error {
 	var tree, arch int64
 	var err error
 	if artifactDir != "" {
@@ -125,10 +129,42 @@ func (h *hostRun) checkSpace(ctx context.Context, artifactDir, archiveFile, id s
 	if err != nil {
 		return fmt.Errorf("cannot tell the free space of %s: %w", h.l.Dir(), err)
 	}
-	if need := tree + arch; need > sp.Usable() {
-		return fmt.Errorf("%w: release %s needs %s (unpacked %s, archive %s) and the filesystem of %s has %s usable (%s free, less a reserve of %s)",
-			art.ErrNoSpace, id, art.FormatSize(need), art.FormatSize(tree), art.FormatSize(arch),
+	need, parts := tree+arch, fmt.Sprintf("unpacked %s, archive %s", art.FormatSize(tree), art.FormatSize(arch))
+	if archDir != "" && arch > 0 {
+		asp, err := freeSpaceNear(ctx, h.c, archDir)
+		if err != nil {
+			return fmt.Errorf("cannot tell the free space of the archive directory %s: %w", archDir, err)
+		}
+		// Two filesystems that report the same free and total bytes are
+		// taken for one (statfs names no device over SFTP).
+		if asp != sp {
+			if arch > asp.Usable() {
+				return fmt.Errorf("%w: the archive of release %s needs %s and the filesystem of the archive directory %s has %s usable (%s free, less a reserve of %s)",
+					art.ErrNoSpace, id, art.FormatSize(arch), archDir, art.FormatSize(asp.Usable()), art.FormatSize(asp.Free), art.FormatSize(asp.Free-asp.Usable()))
+			}
+			need, parts = tree, fmt.Sprintf("unpacked %s; its archive goes to %s", art.FormatSize(tree), archDir)
+		}
+	}
+	if need > sp.Usable() {
+		return fmt.Errorf("%w: release %s needs %s (%s) and the filesystem of %s has %s usable (%s free, less a reserve of %s)",
+			art.ErrNoSpace, id, art.FormatSize(need), parts,
 			h.l.Dir(), art.FormatSize(sp.Usable()), art.FormatSize(sp.Free), art.FormatSize(sp.Free-sp.Usable()))
 	}
 	return nil
+}
+
+// freeSpaceNear is the free space of the filesystem that dir is, or will
+// be, made on: that of its nearest ancestor that exists.
+func freeSpaceNear(ctx context.Context, c Conn, dir string) (art.Space, error) {
+	for {
+		ok, err := c.Exists(ctx, dir)
+		if err != nil {
+			return art.Space{}, err
+		}
+		parent := path.Dir(dir)
+		if ok || parent == dir {
+			return freeSpace(ctx, c, dir)
+		}
+		dir = parent
+	}
 }

@@ -119,3 +119,58 @@ func TestDeployENOSPC(t *testing.T) {
 	}
 	check("after the next sweep")
 }
+
+// TestDeployNoSpaceSharedArchive: the target's archive directory
+// (tsd-import's shared {transfer}/sw/archive) is part of the check. On a
+// filesystem of its own that cannot hold the archive, the deploy is
+// refused before anything is copied, although the unit's filesystem has
+// room; on the unit's filesystem, the archive and the tree must fit
+// together there, although each would alone.
+func TestDeployNoSpaceSharedArchive(t *testing.T) {
+	u := &state.Unit{Name: "site", Version: "1.0.0", Target: "t", Artifact: &state.Artifact{Source: "https://releases.invalid/site.tar.gz"}}
+	deploy := func(d *Driver, ev *events, tree, archive int) error {
+		req := deployReq(t, u, false, time.Now(), ev)
+		req.ArtifactDir = bigArtifact(t, tree)
+		req.ArchiveFile = filepath.Join(t.TempDir(), "site-1.0.0.tar.gz")
+		if err := os.WriteFile(req.ArchiveFile, make([]byte, archive), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := d.Deploy(context.Background(), req)
+		return err
+	}
+	cmd := &state.ServiceArgv{Start: []string{"true"}, Stop: []string{"true"}}
+
+	// Another filesystem, 1 MiB, and an archive directory not made yet.
+	small := tmpfs.Mount(t, "1m")
+	archive := filepath.Join(small, "sw", "archive")
+	ev := newEvents(t)
+	d := localDriver(t, &state.HostTarget{Service: "command", Command: cmd, Archive: &state.HostArchive{Dir: archive, Keep: 3}}, ev)
+	err := deploy(d, ev, 4096, 2<<20)
+	if !errors.Is(err, art.ErrNoSpace) || !strings.Contains(err.Error(), "the archive of release ") ||
+		!strings.Contains(err.Error(), "needs 2.0 MiB and the filesystem of the archive directory "+archive+" has ") {
+		t.Fatalf("a 2 MiB archive into a 1 MiB archive directory: got %v, want %v naming the archive directory", err, art.ErrNoSpace)
+	}
+	if got := listDir(t, small); len(got) != 0 {
+		t.Errorf("the refused deploy left %v in the archive filesystem", got)
+	}
+	if got := listDir(t, Layout{Root: d.Target.Root, Unit: "site"}.Releases()); len(got) != 0 {
+		t.Errorf("the refused deploy left releases %v", got)
+	}
+	// What fits is deployed, and its archive is where the target says.
+	if err := deploy(d, ev, 4096, 64<<10); err != nil {
+		t.Fatal(err)
+	}
+	if got := listDir(t, archive); len(got) != 1 {
+		t.Errorf("archive directory after the deploy: %v", got)
+	}
+
+	// One 8 MiB filesystem for the root and the archive: 5 MiB of tree and
+	// 5 MiB of archive do not fit together.
+	root := tmpfs.Mount(t, "8m")
+	ev = newEvents(t)
+	d = localDriver(t, &state.HostTarget{Service: "command", Command: cmd, Root: root, Archive: &state.HostArchive{Dir: filepath.Join(root, "archive"), Keep: 3}}, ev)
+	err = deploy(d, ev, 5<<20, 5<<20)
+	if !errors.Is(err, art.ErrNoSpace) || !strings.Contains(err.Error(), "needs 10.0 MiB (unpacked 5.0 MiB, archive 5.0 MiB)") {
+		t.Fatalf("5 MiB and a 5 MiB archive on one 8 MiB disk: got %v, want %v", err, art.ErrNoSpace)
+	}
+}
