@@ -56,16 +56,8 @@ func testExecPlugin(t *testing.T, c *kubetest.Cluster) {
 	}
 	kc := filepath.Join(dir, "kubeconfig")
 	expires := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
-	if err := os.WriteFile(kc, []byte(`apiVersion: v1
-kind: Config
-clusters: [{name: c, cluster: {server: "`+c.Server+`", certificate-authority-data: "`+caData(t, c)+`"}}]
-users: [{name: u, user: {exec: {apiVersion: client.authentication.k8s.io/v1, command: `+plugin+`, interactiveMode: Never,
-  provideClusterInfo: true, env: [{name: PLUGIN_DIR, value: "`+pdir+`"}, {name: PLUGIN_EXPIRES, value: "`+expires+`"}]}}}]
-contexts: [{name: eks, context: {cluster: c, user: u}}]
-current-context: eks
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeKubeconfig(t, kc, c, `{exec: {apiVersion: client.authentication.k8s.io/v1, command: `+plugin+`, interactiveMode: Never,
+  provideClusterInfo: true, env: [{name: PLUGIN_DIR, value: "`+pdir+`"}, {name: PLUGIN_EXPIRES, value: "`+expires+`"}]}}`)
 	tgt := &state.KubernetesTarget{Kubeconfig: kc, Namespace: ns}
 	u := &state.Unit{Name: "web", Version: "1.1", Target: "k8s"}
 	env := testEnv("k8s", tgt, u)
